@@ -1,0 +1,1 @@
+"""Prefect flows: each file holds one flow, named for its verb."""

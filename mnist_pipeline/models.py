@@ -1,0 +1,84 @@
+"""The study's three CNNs. Factories return uncompiled models; `compile_model` adds SGD."""
+
+from typing import Literal
+
+import keras
+from keras import layers
+
+ModelName = Literal["baseline", "batchnorm", "deeper"]
+MODEL_NAMES: tuple[str, ...] = ModelName.__args__
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+
+
+def conv(filters: int) -> layers.Conv2D:
+    return layers.Conv2D(filters, (3, 3), activation="relu", kernel_initializer="he_uniform")
+
+
+def dense(units: int) -> layers.Dense:
+    return layers.Dense(units, activation="relu", kernel_initializer="he_uniform")
+
+
+def baseline(num_classes: int = NUM_CLASSES) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape=INPUT_SHAPE),
+            conv(32),
+            layers.MaxPooling2D((2, 2)),
+            layers.Flatten(),
+            dense(100),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="baseline",
+    )
+
+
+def batchnorm(num_classes: int = NUM_CLASSES) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape=INPUT_SHAPE),
+            conv(32),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D((2, 2)),
+            layers.Flatten(),
+            dense(100),
+            layers.BatchNormalization(),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="batchnorm",
+    )
+
+
+def deeper(num_classes: int = NUM_CLASSES) -> keras.Model:
+    return keras.Sequential(
+        [
+            keras.Input(shape=INPUT_SHAPE),
+            conv(32),
+            layers.MaxPooling2D((2, 2)),
+            conv(64),
+            conv(64),
+            layers.MaxPooling2D((2, 2)),
+            layers.Flatten(),
+            dense(100),
+            layers.Dense(num_classes, activation="softmax"),
+        ],
+        name="deeper",
+    )
+
+
+FACTORIES = {"baseline": baseline, "batchnorm": batchnorm, "deeper": deeper}
+
+
+def build_model(name: str, num_classes: int = NUM_CLASSES) -> keras.Model:
+    if name not in FACTORIES:
+        raise ValueError(f"model must be one of {', '.join(FACTORIES)}, got model={name!r}")
+    return FACTORIES[name](num_classes)
+
+
+def compile_model(model: keras.Model, learning_rate: float = 0.01, momentum: float = 0.9) -> keras.Model:
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model

@@ -1,0 +1,78 @@
+"""Summaries and figures of a cross-validation: numbers in, matplotlib figures and text out."""
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+from matplotlib import pyplot  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+TRAIN_COLOR = "blue"
+VALIDATION_COLOR = "orange"
+
+
+def summarize(accuracies: list[float]) -> dict[str, float | int]:
+    """Mean, population std (as the study's numpy `std()`) and count of fold accuracies."""
+    scores = np.asarray(accuracies, dtype=np.float64)
+    return {"mean": float(scores.mean()), "std": float(scores.std()), "n": int(scores.size)}
+
+
+def study_lines(accuracies: list[float]) -> list[str]:
+    """The study's console report: `> 98.550` per fold, then mean, std and n in percent."""
+    summary = summarize(accuracies)
+    lines = [f"> {100 * accuracy:.3f}" for accuracy in accuracies]
+    lines.append(f"Accuracy: mean={100 * summary['mean']:.3f} std={100 * summary['std']:.3f}, n={summary['n']}")
+    return lines
+
+
+def learning_curves(histories: list[dict[str, list[float]]]) -> Figure:
+    """Loss and accuracy per epoch for every fold: train in blue, validation in orange."""
+    figure, (loss_axes, accuracy_axes) = pyplot.subplots(2, 1, figsize=(6, 6), sharex=True)
+    for axes, metric, title in ((loss_axes, "loss", "Cross Entropy Loss"), (accuracy_axes, "accuracy", "Classification Accuracy")):
+        for index, history in enumerate(histories):
+            epochs = np.arange(1, len(history[metric]) + 1)
+            first = index == 0
+            axes.plot(epochs, history[metric], color=TRAIN_COLOR, label="train" if first else None)
+            axes.plot(epochs, history[f"val_{metric}"], color=VALIDATION_COLOR, label="validation" if first else None)
+        axes.set_title(title)
+        axes.legend()
+    accuracy_axes.set_xlabel("epoch")
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_box_plot(accuracies: list[float]) -> Figure:
+    figure, axes = pyplot.subplots(figsize=(4, 4))
+    axes.boxplot([100 * np.asarray(accuracies)])
+    axes.set_ylabel("fold accuracy (%)")
+    axes.set_title("Cross-validation accuracy")
+    figure.tight_layout()
+    return figure
+
+
+def image_grid(images: np.ndarray, labels: np.ndarray | None = None) -> Figure:
+    """The first nine images in a 3x3 grid, grayscale."""
+    figure, axes_grid = pyplot.subplots(3, 3, figsize=(4, 4))
+    for index, axes in enumerate(axes_grid.flat):
+        axes.axis("off")
+        if index < len(images):
+            axes.imshow(np.squeeze(images[index]), cmap="gray")
+            if labels is not None:
+                axes.set_title(str(int(labels[index])), fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """`figure` as a small PNG; the figure is closed."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    pyplot.close(figure)
+    return buffer.getvalue()
+
+
+def markdown_image(png: bytes, alt: str) -> str:
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"

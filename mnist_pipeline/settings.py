@@ -1,0 +1,46 @@
+"""Every path the pipeline reads or writes is decided here, from environment settings."""
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+DATA_DIR_VARIABLE = "MNIST_DATA_DIR"
+ARTIFACTS_DIR_VARIABLE = "MNIST_ARTIFACTS_DIR"
+
+
+def data_dir(override: str | os.PathLike | None = None) -> Path | None:
+    """The local MNIST directory: `override`, else $MNIST_DATA_DIR, else None (download)."""
+    value = override or os.environ.get(DATA_DIR_VARIABLE)
+    return Path(value).expanduser().resolve() if value else None
+
+
+def artifacts_dir() -> Path:
+    return Path(os.environ.get(ARTIFACTS_DIR_VARIABLE) or "artifacts").expanduser().resolve()
+
+
+def cache_dir() -> Path:
+    """Content-addressed intermediate arrays (`<sha256>.npy`)."""
+    return artifacts_dir() / "cache"
+
+
+def download_dir() -> Path:
+    """Where the online copy of MNIST is kept: the user's cache, shared across projects."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "mnist-pipeline"
+
+
+def run_dir(flow_name: str, output: str | os.PathLike | None = None) -> Path:
+    """`output` if given, else a new `artifacts/runs/<flow>-<timestamp>/`."""
+    if output:
+        return Path(output).expanduser().resolve()
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    candidate = artifacts_dir() / "runs" / f"{flow_name}-{stamp}"
+    suffix = 1
+    while candidate.exists():
+        suffix += 1
+        candidate = artifacts_dir() / "runs" / f"{flow_name}-{stamp}-{suffix}"
+    return candidate
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -1,0 +1,65 @@
+"""Training one model on arrays, with per-epoch progress reported to a callback."""
+
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+from pydantic import BaseModel, Field
+
+from mnist_pipeline.models import build_model, compile_model
+
+
+def set_thread_counts(intra_op: int, inter_op: int = 1) -> None:
+    """Cap TensorFlow's thread pools; call before TensorFlow runs its first operation."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
+class TrainingConfig(BaseModel):
+    """The study's settings: SGD(learning_rate, momentum 0.9), 10 epochs of batches of 32."""
+
+    model: str = "baseline"
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(0.01, gt=0)
+    seed: int = 1
+
+
+class EpochReporter(keras.callbacks.Callback):
+    """Calls `report(epoch, epochs, logs)` after each epoch (epochs counted from 1)."""
+
+    def __init__(self, report: Callable[[int, int, dict[str, float]], None]):
+        super().__init__()
+        self.report = report
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.report(epoch + 1, self.params["epochs"], dict(logs or {}))
+
+
+def fit_and_validate(
+    config: TrainingConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    seed: int | None = None,
+    report: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> tuple[dict[str, list[float]], float]:
+    """Train a fresh model, validating after every epoch: (history, seconds)."""
+    keras.utils.set_random_seed(config.seed if seed is None else seed)
+    model = compile_model(build_model(config.model), config.learning_rate)
+    started = time.perf_counter()
+    history = model.fit(
+        x_train,
+        y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=(x_val, y_val),
+        callbacks=[EpochReporter(report)] if report else [],
+        verbose=0,
+    )
+    seconds = time.perf_counter() - started
+    return {name: [float(v) for v in values] for name, values in history.history.items()}, seconds

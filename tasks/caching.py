@@ -1,0 +1,89 @@
+"""Prefect caching for tasks whose results are array handles.
+
+A task's cache key is built from small values only: the task's name, a digest of the code that
+makes the arrays, the cache location and its parameters, where a handle counts by its digest and
+an index array by the digest of its bytes. The result record holds only the handles, as JSON.
+Reading a record verifies the files it names: a deleted or corrupted array makes the record
+unreadable, which Prefect treats as a cache miss, so the task runs again and rewrites it.
+"""
+
+import functools
+import hashlib
+import importlib
+import inspect
+import json
+from typing import Any
+
+import numpy as np
+from prefect.context import TaskRunContext
+from prefect.serializers import Serializer
+from pydantic import BaseModel, Field
+
+from mnist_pipeline import settings
+from mnist_pipeline.arrays import ArrayHandle
+
+# Modules whose code decides the content of cached arrays: editing one invalidates the cache.
+ARRAY_CODE_MODULES = ("mnist_pipeline.arrays", "mnist_pipeline.mnist", "mnist_pipeline.preprocessing", "tasks.data")
+
+
+@functools.cache
+def code_version() -> str:
+    sources = (inspect.getsource(importlib.import_module(name)) for name in ARRAY_CODE_MODULES)
+    return hashlib.sha256("".join(sources).encode()).hexdigest()[:16]
+
+
+def _small(value: Any) -> Any:
+    if isinstance(value, ArrayHandle):
+        return value.sha256
+    if isinstance(value, BaseModel):
+        return {name: _small(item) for name, item in value}
+    if isinstance(value, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(value).data).hexdigest()
+    if isinstance(value, (list, tuple)):
+        return [_small(item) for item in value]
+    return value
+
+
+def array_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    payload = {
+        "task": context.task.name,
+        "code": code_version(),
+        "cache": str(settings.cache_dir()),
+        "parameters": {name: _small(value) for name, value in parameters.items()},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _handles(value: Any):
+    if isinstance(value, ArrayHandle):
+        yield value
+    elif isinstance(value, BaseModel):
+        for _, item in value:
+            yield from _handles(item)
+
+
+class VerifiedHandlesSerializer(Serializer):
+    """JSON of a pydantic model from this project; loading verifies every array it names."""
+
+    type: str = Field(default="mnist-verified-handles", frozen=True)
+
+    def dumps(self, obj: BaseModel) -> bytes:
+        model = f"{type(obj).__module__}:{type(obj).__qualname__}"
+        return json.dumps({"model": model, "value": obj.model_dump(mode="json")}).encode()
+
+    def loads(self, blob: bytes) -> BaseModel:
+        record = json.loads(blob)
+        module, _, name = record["model"].partition(":")
+        if module.split(".")[0] not in ("mnist_pipeline", "tasks"):
+            raise ValueError(f"refusing to load a cached result of type {record['model']}")
+        value = getattr(importlib.import_module(module), name).model_validate(record["value"])
+        for handle in _handles(value):
+            handle.verify()
+        return value
+
+
+CACHED_ARRAYS = {
+    "cache_key_fn": array_cache_key,
+    "persist_result": True,
+    "result_serializer": VerifiedHandlesSerializer(),
+}

@@ -1,0 +1,97 @@
+"""Data tasks: download, reshape and normalize MNIST, each result a handle to cached `.npy` files."""
+
+import urllib.error
+from typing import Literal
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.tasks import exponential_backoff
+from pydantic import BaseModel
+
+from mnist_pipeline import mnist, preprocessing, settings
+from mnist_pipeline.arrays import ArrayHandle, save_array
+from mnist_pipeline.preprocessing import ScalingStats
+from mnist_pipeline.splits import stratified_subset
+from tasks.caching import CACHED_ARRAYS, array_cache_key
+
+
+class MnistArrays(BaseModel):
+    """The raw uint8 arrays: images (N, 28, 28), labels (N,)."""
+
+    dataset: str
+    train_images: ArrayHandle
+    train_labels: ArrayHandle
+    test_images: ArrayHandle
+    test_labels: ArrayHandle
+
+
+class LabeledImages(BaseModel):
+    """Model-ready layout: uint8 images (N, 28, 28, 1) and float32 one-hot labels (N, 10)."""
+
+    images: ArrayHandle
+    labels: ArrayHandle
+
+
+class ScaledImages(BaseModel):
+    """float32 images scaled with `stats`."""
+
+    images: ArrayHandle
+    stats: ScalingStats
+
+
+def is_network_error(task, task_run, state) -> bool:
+    """Retry only what a retry can fix: the network, not a bad file."""
+    error = state.result(raise_on_failure=False)
+    return isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError))
+
+
+def download_cache_key(context, parameters) -> str:
+    """Keyed by where the data comes from: a changed MNIST_DATA_DIR is read again."""
+    source = settings.data_dir(parameters["data_dir"]) or mnist.KERAS_URL
+    return array_cache_key(context, {"source": str(source)})
+
+
+@task(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=4),
+    retry_condition_fn=is_network_error,
+    **{**CACHED_ARRAYS, "cache_key_fn": download_cache_key},
+)
+def download_mnist(data_dir: str | None = None) -> MnistArrays:
+    """MNIST from `data_dir` or $MNIST_DATA_DIR (IDX files or mnist.npz), else from the Keras URL."""
+    directory = settings.data_dir(data_dir)
+    if directory:
+        source, data = str(directory), mnist.read_directory(directory)
+    else:
+        path = mnist.download(mnist.KERAS_URL, settings.download_dir() / "mnist.npz", mnist.KERAS_SHA256)
+        source, data = mnist.KERAS_URL, mnist.read_npz(path)
+    dataset = mnist.identify(data, source)
+    get_run_logger().info("Read %s from %s: %d train, %d test images", dataset, source, len(data.train_images), len(data.test_images))
+    cache = settings.cache_dir()
+    return MnistArrays(dataset=dataset, **{name: save_array(array, cache) for name, array in data._asdict().items()})
+
+
+@task(**CACHED_ARRAYS)
+def reshape_images(raw: MnistArrays, split: Literal["train", "test"] = "train", limit: int | None = None, seed: int = 1) -> LabeledImages:
+    """(N, 28, 28) -> (N, 28, 28, 1) and one-hot labels; `limit` keeps a stratified subset."""
+    images = getattr(raw, f"{split}_images").open()
+    labels = getattr(raw, f"{split}_labels").open()
+    if limit is not None:
+        index = stratified_subset(labels, limit, seed)
+        images, labels = images[index], labels[index]
+    cache = settings.cache_dir()
+    return LabeledImages(
+        images=save_array(preprocessing.add_channel_axis(images), cache),
+        labels=save_array(preprocessing.one_hot(labels), cache),
+    )
+
+
+@task
+def fit_scaling(images: ArrayHandle, scaling: str, fit_index: np.ndarray | None = None) -> ScalingStats:
+    """Scaling statistics from the rows in `fit_index` only (the training split)."""
+    return preprocessing.fit_scaling(images.open(), scaling, fit_index)
+
+
+@task(**CACHED_ARRAYS)
+def normalize_images(images: ArrayHandle, stats: ScalingStats) -> ScaledImages:
+    return ScaledImages(images=save_array(preprocessing.apply_scaling(images.open(), stats), settings.cache_dir()), stats=stats)

@@ -1,0 +1,75 @@
+"""The per-fold training task, and the task runners that run folds in parallel."""
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import numpy as np
+from prefect import get_client, get_run_logger, task
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from pydantic import BaseModel
+
+from mnist_pipeline import settings
+from mnist_pipeline.arrays import ArrayHandle
+from mnist_pipeline.training import TrainingConfig, fit_and_validate, set_thread_counts
+
+Runner = Literal["process", "thread"]
+
+
+class FoldResult(BaseModel):
+    fold: int
+    accuracy: float
+    history: dict[str, list[float]]
+    seconds: float
+    worker: str
+
+
+@task(task_run_name="train-fold-{fold}")
+def train_fold(
+    fold: int,
+    images: ArrayHandle,
+    labels: ArrayHandle,
+    train_index: np.ndarray,
+    validation_index: np.ndarray,
+    config: TrainingConfig,
+) -> FoldResult:
+    """Train a fresh model on the fold's training rows; its accuracy is on the held-out rows."""
+    logger = get_run_logger()
+    x, y = images.open(), labels.open()
+
+    def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        logger.info(
+            "fold %d epoch %d/%d: loss=%.4f accuracy=%.4f val_loss=%.4f val_accuracy=%.4f",
+            fold, epoch, epochs, logs["loss"], logs["accuracy"], logs["val_loss"], logs["val_accuracy"],
+        )
+
+    history, seconds = fit_and_validate(
+        config, x[train_index], y[train_index], x[validation_index], y[validation_index], seed=config.seed + fold, report=report
+    )
+    return FoldResult(
+        fold=fold,
+        accuracy=history["val_accuracy"][-1],
+        history=history,
+        seconds=seconds,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+    )
+
+
+@contextmanager
+def fold_task_runner(runner: Runner, workers: int) -> Iterator[TaskRunner]:
+    """A started runner for folds: processes (the default) share the cores among TensorFlow's threads.
+
+    Worker processes report to the flow's own API: without PREFECT_API_URL each would otherwise
+    start a temporary server of its own.
+    """
+    if runner == "thread":
+        task_runner = ThreadPoolTaskRunner(max_workers=workers)
+    else:
+        threads = max(1, settings.available_cores() // workers)
+        task_runner = ProcessPoolTaskRunner(max_workers=workers, initializer=set_thread_counts, initargs=(threads,))
+    with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
+        with task_runner:
+            yield task_runner
