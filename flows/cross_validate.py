@@ -12,7 +12,7 @@ from tasks.splits import split_folds
 from tasks.training import fold_task_runner, train_fold
 
 
-@flow(name="cross-validate", log_prints=True)
+@flow(name="cross-validate")
 def cross_validate(
     model: p.Model = "baseline",
     folds: p.Folds = 5,
@@ -58,7 +58,7 @@ def cross_validate(
             train_fold,
             {
                 "fold": range(1, folds + 1),
-                "images": [fold.images for fold in scaled],
+                "images": scaled,
                 "labels": unmapped(train.labels),
                 "train_index": [train_index for train_index, _ in splits],
                 "validation_index": [validation_index for _, validation_index in splits],

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel
 
@@ -16,6 +16,7 @@ from tasks.training import FoldResult
 
 class CrossValidationSummary(BaseModel):
     output_dir: str
+    accuracies: list[float]
     mean: float
     std: float
     n: int
@@ -27,8 +28,9 @@ def aggregate_folds(results: list[FoldResult], params: dict[str, Any], samples: 
     results = sorted(results, key=lambda result: result.fold)
     accuracies = [result.accuracy for result in results]
     summary = reports.summarize(accuracies)
+    logger = get_run_logger()
     for line in reports.study_lines(accuracies):
-        print(line)
+        logger.info(line)
 
     output = Path(output_dir)
     images = samples.images.open()[:9]
@@ -58,4 +60,4 @@ def aggregate_folds(results: list[FoldResult], params: dict[str, Any], samples: 
         key="cross-validation-summary",
         description=f"mean accuracy {100 * summary['mean']:.3f}%",
     )
-    return CrossValidationSummary(output_dir=str(output), **summary)
+    return CrossValidationSummary(output_dir=str(output), accuracies=accuracies, **summary)

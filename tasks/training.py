@@ -14,7 +14,9 @@ from pydantic import BaseModel
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
+from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.training import TrainingConfig, fit_and_validate, set_thread_counts
+from tasks.data import ScaledImages
 
 Runner = Literal["process", "thread"]
 
@@ -25,12 +27,13 @@ class FoldResult(BaseModel):
     history: dict[str, list[float]]
     seconds: float
     worker: str
+    scaling: ScalingStats
 
 
 @task(task_run_name="train-fold-{fold}")
 def train_fold(
     fold: int,
-    images: ArrayHandle,
+    images: ScaledImages,
     labels: ArrayHandle,
     train_index: np.ndarray,
     validation_index: np.ndarray,
@@ -38,7 +41,7 @@ def train_fold(
 ) -> FoldResult:
     """Train a fresh model on the fold's training rows; its accuracy is on the held-out rows."""
     logger = get_run_logger()
-    x, y = images.open(), labels.open()
+    x, y = images.images.open(), labels.open()
 
     def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
         logger.info(
@@ -55,6 +58,7 @@ def train_fold(
         history=history,
         seconds=seconds,
         worker=f"{socket.gethostname()}:{os.getpid()}",
+        scaling=images.stats,
     )
 
 
