@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
+# A temporary Prefect server offline would log failed telemetry calls.
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
 .PHONY: install run test bench clean
 
 install: $(INSTALLED)

@@ -3,6 +3,7 @@
 import argparse
 import importlib
 import inspect
+import logging
 import sys
 from typing import Any
 
@@ -67,10 +68,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class HideUserErrorTracebacks(logging.Filter):
+    """Bad input (a ValueError) is reported in one line: drop its traceback from console logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ValueError):
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_user_error_tracebacks() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    for handler in {h for logger in loggers for h in getattr(logger, "handlers", [])}:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(HideUserErrorTracebacks())
+
+
 def run_cv(values: dict[str, Any]) -> None:
     from mnist_pipeline.reports import study_lines
 
     flow = load_flow("cv")
+    quiet_user_error_tracebacks()
     summary = flow(**validate(flow, values))
     print("\n".join(study_lines(summary.accuracies)))
     print(f"Results: {summary.output_dir}")

@@ -5,7 +5,7 @@ from prefect.runtime import flow_run
 
 from flows import parameters as p
 from mnist_pipeline import settings
-from mnist_pipeline.training import TrainingConfig
+from mnist_pipeline.config import TrainingConfig
 from tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
 from tasks.reporting import CrossValidationSummary, aggregate_folds
 from tasks.splits import split_folds

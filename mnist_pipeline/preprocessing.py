@@ -44,6 +44,8 @@ def fit_scaling(images: np.ndarray, mode: str, index: np.ndarray | None = None) 
     pixels = images if index is None else images[index]
     mean = float(pixels.mean(dtype=np.float64)) / 255
     std = float(pixels.std(dtype=np.float64)) / 255 if mode == "standardize" else 1.0
+    if std == 0:
+        raise ValueError("scaling='standardize' needs images whose pixels vary; these are all the same value")
     return ScalingStats(mode, mean, std)
 
 

@@ -1,7 +1,7 @@
 """Index arrays that select rows: cross-validation folds and stratified subsets. No copies."""
 
 import numpy as np
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import KFold
 
 
 def kfold_indices(n_samples: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -15,12 +15,18 @@ def kfold_indices(n_samples: int, folds: int, seed: int) -> list[tuple[np.ndarra
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Sorted indices of `size` rows with the class proportions of `labels`."""
+    """Sorted indices of `size` rows drawn at random with the class proportions of `labels`.
+
+    Each class gets its proportional share rounded down; the rows left over go to the classes
+    with the largest remainders.
+    """
     n_samples = len(labels)
-    classes = len(np.unique(labels))
-    if not classes <= size <= n_samples:
-        raise ValueError(f"limit must be between {classes} and {n_samples} (the images available), got limit={size}")
-    if size == n_samples:
-        return np.arange(n_samples)
-    index, _ = train_test_split(np.arange(n_samples), train_size=size, stratify=labels, random_state=seed)
-    return np.sort(index)
+    classes, counts = np.unique(labels, return_counts=True)
+    if not len(classes) <= size <= n_samples:
+        raise ValueError(f"limit must be between {len(classes)} and {n_samples} (the images available), got limit={size}")
+    shares = counts * size / n_samples
+    quotas = np.floor(shares).astype(int)
+    quotas[np.argsort(quotas - shares, kind="stable")[: size - quotas.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(np.flatnonzero(labels == label), quota, replace=False) for label, quota in zip(classes, quotas)]
+    return np.sort(np.concatenate(chosen))

@@ -5,27 +5,9 @@ from collections.abc import Callable
 
 import keras
 import numpy as np
-from pydantic import BaseModel, Field
 
+from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.models import build_model, compile_model
-
-
-def set_thread_counts(intra_op: int, inter_op: int = 1) -> None:
-    """Cap TensorFlow's thread pools; call before TensorFlow runs its first operation."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(intra_op)
-    tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-
-
-class TrainingConfig(BaseModel):
-    """The study's settings: SGD(learning_rate, momentum 0.9), 10 epochs of batches of 32."""
-
-    model: str = "baseline"
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(0.01, gt=0)
-    seed: int = 1
 
 
 class EpochReporter(keras.callbacks.Callback):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from prefect.context import TaskRunContext
-from prefect.serializers import Serializer
+from prefect.serializers import JSONSerializer, Serializer
 from pydantic import BaseModel, Field
 
 from mnist_pipeline import settings
@@ -63,16 +63,23 @@ def _handles(value: Any):
 
 
 class VerifiedHandlesSerializer(Serializer):
-    """JSON of a pydantic model from this project; loading verifies every array it names."""
+    """JSON of a pydantic model from this project; loading verifies every array it names.
+
+    Anything else (the exception of a failed run) is written as Prefect's JSON serializer does.
+    """
 
     type: str = Field(default="mnist-verified-handles", frozen=True)
 
-    def dumps(self, obj: BaseModel) -> bytes:
+    def dumps(self, obj: Any) -> bytes:
+        if not isinstance(obj, BaseModel):
+            return JSONSerializer().dumps(obj)
         model = f"{type(obj).__module__}:{type(obj).__qualname__}"
         return json.dumps({"model": model, "value": obj.model_dump(mode="json")}).encode()
 
-    def loads(self, blob: bytes) -> BaseModel:
+    def loads(self, blob: bytes) -> Any:
         record = json.loads(blob)
+        if not (isinstance(record, dict) and "model" in record):
+            return JSONSerializer().loads(blob)
         module, _, name = record["model"].partition(":")
         if module.split(".")[0] not in ("mnist_pipeline", "tasks"):
             raise ValueError(f"refusing to load a cached result of type {record['model']}")

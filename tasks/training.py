@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.preprocessing import ScalingStats
-from mnist_pipeline.training import TrainingConfig, fit_and_validate, set_thread_counts
+from mnist_pipeline.config import TrainingConfig
 from tasks.data import ScaledImages
 
 Runner = Literal["process", "thread"]
@@ -40,6 +40,8 @@ def train_fold(
     config: TrainingConfig,
 ) -> FoldResult:
     """Train a fresh model on the fold's training rows; its accuracy is on the held-out rows."""
+    from mnist_pipeline.training import fit_and_validate  # TensorFlow loads in the worker only
+
     logger = get_run_logger()
     x, y = images.images.open(), labels.open()
 
@@ -62,6 +64,14 @@ def train_fold(
     )
 
 
+def configure_worker(intra_op_threads: int) -> None:
+    """Process-pool initializer: cap TensorFlow's threads before it runs its first operation."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
 @contextmanager
 def fold_task_runner(runner: Runner, workers: int) -> Iterator[TaskRunner]:
     """A started runner for folds: processes (the default) share the cores among TensorFlow's threads.
@@ -73,7 +83,7 @@ def fold_task_runner(runner: Runner, workers: int) -> Iterator[TaskRunner]:
         task_runner = ThreadPoolTaskRunner(max_workers=workers)
     else:
         threads = max(1, settings.available_cores() // workers)
-        task_runner = ProcessPoolTaskRunner(max_workers=workers, initializer=set_thread_counts, initargs=(threads,))
+        task_runner = ProcessPoolTaskRunner(max_workers=workers, initializer=configure_worker, initargs=(threads,))
     with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
         with task_runner:
             yield task_runner

@@ -1,0 +1,40 @@
+import pytest
+
+from mnist_pipeline.files import replacing, write_bytes
+
+
+def test_replacing_replaces_the_file_when_the_block_succeeds(tmp_path):
+    target = tmp_path / "result.txt"
+    target.write_text("old")
+    with replacing(target) as temporary:
+        assert temporary.parent == tmp_path and temporary != target
+        temporary.write_text("new")
+        assert target.read_text() == "old"  # readers still see the old file mid-write
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.txt"]
+
+
+def test_replacing_keeps_the_old_file_and_leaves_no_temporary_when_the_block_raises(tmp_path):
+    target = tmp_path / "result.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with replacing(target) as temporary:
+            temporary.write_text("half written")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.txt"]
+
+
+def test_replacing_creates_missing_parent_directories(tmp_path):
+    target = tmp_path / "a" / "b" / "result.bin"
+    with replacing(target) as temporary:
+        temporary.write_bytes(b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+
+
+def test_write_bytes_writes_and_overwrites(tmp_path):
+    target = tmp_path / "data.bin"
+    assert write_bytes(target, b"first") == target
+    write_bytes(target, b"second, longer")
+    assert target.read_bytes() == b"second, longer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
