@@ -7,7 +7,14 @@ INSTALLED := $(VENV)/.installed
 # A temporary Prefect server offline would log failed telemetry calls.
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install run test bench clean
+# The Prefect server of `make server`, which `make deploy` and `make worker` talk to.
+PREFECT_HOST ?= 127.0.0.1
+PREFECT_PORT ?= 4200
+PREFECT_SERVER_URL ?= http://$(PREFECT_HOST):$(PREFECT_PORT)
+# prefect.yaml's deployments run on this process work pool.
+WORK_POOL := mnist-pool
+
+.PHONY: install run test bench clean server deploy worker
 
 install: $(INSTALLED)
 
@@ -22,6 +29,20 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The UI asks PREFECT_UI_API_URL for its data: the address browsers reach the server at.
+server: export PREFECT_UI_API_URL ?= $(PREFECT_SERVER_URL)/api
+server: install
+	$(BIN)/prefect server start --host $(PREFECT_HOST) --port $(PREFECT_PORT)
+
+deploy worker: export PREFECT_API_URL ?= $(PREFECT_SERVER_URL)/api
+
+deploy: install
+	$(BIN)/prefect work-pool inspect $(WORK_POOL) >/dev/null 2>&1 || $(BIN)/prefect work-pool create $(WORK_POOL) --type process
+	$(BIN)/prefect --no-prompt deploy --all
+
+worker: install
+	$(BIN)/prefect worker start --pool $(WORK_POOL)
 
 bench: install
 	$(BIN)/python bench/cv_study.py
