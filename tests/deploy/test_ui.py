@@ -1,0 +1,87 @@
+"""A custom run started from the deployment's page in the Prefect UI, in headless Chromium.
+Screenshots go to artifacts/e2e/ (or $MNIST_ARTIFACTS_DIR/e2e/)."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+from prefect.client.schemas.filters import FlowRunFilter
+
+pytestmark = pytest.mark.e2e
+
+
+def form_field(page, label: str):
+    """The custom-run form's field for a parameter, by its label."""
+    return page.locator("div.group").filter(has=page.get_by_text(label, exact=True))
+
+
+def choose(page, parameter: str, value: str) -> None:
+    """Pick `value` in an enum parameter's dropdown."""
+    page.get_by_label(f"Select {parameter}").click()
+    page.get_by_role("option", name=value, exact=True).click()
+    expect(page.get_by_label(f"Select {parameter}")).to_have_text(value)
+
+
+def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
+    deployment = stack.deployment("cross-validate")
+    runs_before = len(stack.flow_runs(deployment.id))
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    created = []
+    page.on("request", lambda request: created.append(request.url) if request.url.endswith("/create_flow_run") else None)
+    page.goto(stack.url)  # the server's default UI
+    page.get_by_role("link", name="Deployments", exact=True).click()
+    page.get_by_role("link", name="cross-validate", exact=True).first.click()
+    expect(page).to_have_url(re.compile(rf"/deployments/deployment/{deployment.id}"))
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Custom run").click()
+
+    folds = page.get_by_label("folds (Optional)")
+    folds.fill("1")
+    page.get_by_role("button", name="Submit").click()
+    assert folds.evaluate("input => input.validity.rangeUnderflow"), "the form should refuse folds=1"
+    page.wait_for_timeout(500)  # the browser's message fades in
+    page.screenshot(path=screenshots / "custom-run-refused.png")
+    assert created == [] and len(stack.flow_runs(deployment.id)) == runs_before
+
+    folds.fill("2")
+    page.get_by_label("epochs (Optional)").fill("2")
+    form_field(page, "limit (Optional)").get_by_role("tab", name="int").click()
+    form_field(page, "limit (Optional)").locator("input").fill("600")
+    choose(page, "model", "baseline")
+    choose(page, "scaling", "center")
+    run_name = page.get_by_label("Run Name").input_value()
+    page.screenshot(path=screenshots / "custom-run-form.png", full_page=True)
+    page.get_by_role("button", name="Submit").click()
+    expect(page).to_have_url(re.compile(rf"/deployments/deployment/{deployment.id}(\?.*)?$"))  # back from the form
+    assert len(created) == 1
+
+    with stack.client() as client:
+        [flow_run] = client.read_flow_runs(flow_run_filter=FlowRunFilter(name={"any_": [run_name]}))
+    flow_run = stack.wait_for_final_state(flow_run.id)
+    assert flow_run.state.is_completed(), f"{flow_run.state}\n" + stack.log_tail("worker")
+    expected = {"model": "baseline", "folds": 2, "epochs": 2, "limit": 600, "scaling": "center"}
+    assert {name: flow_run.parameters[name] for name in expected} == expected
+
+    page.reload()
+    page.get_by_role("link", name=run_name).click()
+    expect(page).to_have_url(re.compile(rf"/runs/flow-run/{flow_run.id}"))
+    expect(page.get_by_text("Completed", exact=True).first).to_be_visible()
+    page.get_by_role("tab", name="Artifacts").click()
+    grid = page.get_by_test_id("flow-run-artifacts-grid")
+    for key in ("cross-validation-summary", "cross-validation-folds"):
+        expect(grid.get_by_text(key, exact=True)).to_be_visible()
+    page.wait_for_load_state("networkidle")  # the run graph
+    page.screenshot(path=screenshots / "run-artifacts.png")
+
+    with stack.client() as client:
+        [summary] = [a for a in client.read_artifacts() if a.flow_run_id == flow_run.id and a.key == "cross-validation-summary"]
+    grid.get_by_text("cross-validation-summary", exact=True).click()  # the key's versions
+    page.get_by_role("link", name=str(summary.id)[:8], exact=True).click()  # this run's version
+    expect(page.get_by_role("heading", name="Cross-validation of baseline")).to_be_visible()
+    figures = page.locator("img[src^='data:image/png;base64,']")
+    expect(figures).to_have_count(2)
+    assert all(width > 0 for width in figures.evaluate_all("images => images.map(image => image.naturalWidth)"))
+    page.screenshot(path=screenshots / "summary-artifact.png", full_page=True)
+    page.close()
+
+
