@@ -70,7 +70,9 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     grid = page.get_by_test_id("flow-run-artifacts-grid")
     for key in ("cross-validation-summary", "cross-validation-folds"):
         expect(grid.get_by_text(key, exact=True)).to_be_visible()
-    page.wait_for_load_state("networkidle")  # the run graph
+    expect(grid.get_by_text(re.compile(r"^mean accuracy \d+\.\d{3}%$"))).to_be_visible()
+    expect(page.locator("canvas").first).to_be_visible()
+    page.wait_for_timeout(1000)  # the run graph draws
     page.screenshot(path=screenshots / "run-artifacts.png")
 
     with stack.client() as client:
