@@ -13,6 +13,7 @@ from tasks.training import fold_task_runner, train_fold
 
 
 @flow(name="cross-validate")
+@p.described("Estimate a model's accuracy by k-fold cross-validation, as the study does.")
 def cross_validate(
     model: p.Model = "baseline",
     folds: p.Folds = 5,
@@ -27,27 +28,6 @@ def cross_validate(
     data_dir: str | None = None,
     output_dir: str | None = None,
 ) -> CrossValidationSummary:
-    """Estimate a model's accuracy by k-fold cross-validation, as the study does.
-
-    Args:
-        model: The study's CNN: baseline (one conv block), batchnorm (with batch normalization)
-            or deeper (three conv layers).
-        folds: Cross-validation folds (KFold, shuffled with the seed).
-        epochs: Passes over the training images per fold.
-        batch_size: Images per SGD step.
-        learning_rate: SGD learning rate (momentum 0.9).
-        scaling: unit: pixels/255 (the study's); center: minus the mean pixel; standardize:
-            zero mean, unit variance. Statistics come from each fold's training images only.
-        limit: Use a stratified subset of this many training images, for quick runs.
-            Empty: all of them.
-        seed: Seed for the folds, the subset and weight initialization.
-        workers: Folds trained in parallel. Empty: min(folds, CPU cores).
-        runner: process: each fold in its own process (robust for TensorFlow); thread: threads
-            of the flow's process.
-        data_dir: Folder with the four MNIST IDX files (.gz or raw) or mnist.npz.
-            Empty: $MNIST_DATA_DIR, else download.
-        output_dir: Where results are written. Empty: artifacts/runs/cross-validate-<timestamp>/.
-    """
     raw = download_mnist(data_dir)
     train = reshape_images(raw, "train", limit, seed)
     splits = split_folds(train.images.shape[0], folds, seed)
