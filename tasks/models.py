@@ -16,6 +16,7 @@ from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.registry import MODEL_FILE, Registry
 from tasks.data import MnistArrays, ScaledImages
+from tasks.training import log_epoch
 
 
 class TrainedModel(BaseModel, arbitrary_types_allowed=True):
@@ -31,20 +32,13 @@ class FinalizeSummary(BaseModel):
     seconds: float
 
 
-def log_epoch(logger, label: str):
-    def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        logger.info("%s epoch %d/%d: %s", label, epoch, epochs, " ".join(f"{name}={value:.4f}" for name, value in logs.items()))
-
-    return report
-
-
 @task(cache_policy=NO_CACHE)
 def train_final_model(images: ScaledImages, labels: ArrayHandle, config: TrainingConfig) -> TrainedModel:
     """A fresh model trained on every training image, as the study's final step."""
     from mnist_pipeline.training import train_model
 
     model, history, seconds = train_model(
-        config, images.images.open(), labels.open(), report=log_epoch(get_run_logger(), config.model)
+        config, images.images.open(), labels.open(), report=log_epoch(config.model)
     )
     return TrainedModel(model=model, history=history, seconds=seconds)
 

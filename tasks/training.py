@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
-from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.preprocessing import ScalingStats
 from tasks.data import ScaledImages
 
 Runner = Literal["process", "thread"]
@@ -30,6 +30,16 @@ class FoldResult(BaseModel):
     scaling: ScalingStats
 
 
+def log_epoch(label: str):
+    """A training progress callback that writes each epoch's metrics to the run's log."""
+    logger = get_run_logger()
+
+    def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        logger.info("%s epoch %d/%d: %s", label, epoch, epochs, " ".join(f"{name}={value:.4f}" for name, value in logs.items()))
+
+    return report
+
+
 @task(task_run_name="train-fold-{fold}")
 def train_fold(
     fold: int,
@@ -42,17 +52,10 @@ def train_fold(
     """Train a fresh model on the fold's training rows; its accuracy is on the held-out rows."""
     from mnist_pipeline.training import fit_and_validate  # TensorFlow loads in the worker only
 
-    logger = get_run_logger()
     x, y = images.images.open(), labels.open()
-
-    def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        logger.info(
-            "fold %d epoch %d/%d: loss=%.4f accuracy=%.4f val_loss=%.4f val_accuracy=%.4f",
-            fold, epoch, epochs, logs["loss"], logs["accuracy"], logs["val_loss"], logs["val_accuracy"],
-        )
-
     history, seconds = fit_and_validate(
-        config, x[train_index], y[train_index], x[validation_index], y[validation_index], seed=config.seed + fold, report=report
+        config, x[train_index], y[train_index], x[validation_index], y[validation_index],
+        seed=config.seed + fold, report=log_epoch(f"fold {fold}"),
     )
     return FoldResult(
         fold=fold,
