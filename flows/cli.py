@@ -12,6 +12,8 @@ from typing import Any
 
 import pydantic
 
+from tasks.training import FoldsFailed
+
 # subcommand -> (flow module, flow function, help); a flow is imported when its subcommand runs
 FLOWS = {
     "cv": ("flows.cross_validate", "cross_validate", "cross-validate a model (flow cross-validate)"),
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         values = validate(flow, arguments)
         quiet_user_error_tracebacks()
         return SHOW[command](flow(**values), as_json)
-    except (UsageError, ValueError) as error:
+    except (UsageError, ValueError, FoldsFailed) as error:
         print(f"mnist-pipeline {command}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
 

@@ -9,7 +9,7 @@ from mnist_pipeline.config import TrainingConfig
 from tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
 from tasks.reporting import CrossValidationSummary, aggregate_folds
 from tasks.splits import split_folds
-from tasks.training import fold_task_runner, train_fold
+from tasks.training import completed_folds, fold_task_runner, train_fold
 
 
 @flow(name="cross-validate")
@@ -25,6 +25,7 @@ def cross_validate(
     seed: int = 1,
     workers: p.Workers = None,
     runner: p.Runner = "process",
+    retries: p.Retries = 0,
     data_dir: str | None = None,
     output_dir: str | None = None,
 ) -> CrossValidationSummary:
@@ -34,8 +35,8 @@ def cross_validate(
     scaled = [normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits]
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     with fold_task_runner(runner, workers or min(folds, settings.available_cores())) as task_runner:
-        results = task_runner.map(
-            train_fold,
+        futures = task_runner.map(
+            train_fold.with_options(retries=retries),
             {
                 "fold": range(1, folds + 1),
                 "images": scaled,
@@ -44,5 +45,6 @@ def cross_validate(
                 "validation_index": [validation_index for _, validation_index in splits],
                 "config": unmapped(config),
             },
-        ).result()
+        )
+        results = completed_folds(futures)
     return aggregate_folds(results, flow_run.parameters, train, str(settings.run_dir("cross-validate", output_dir)))

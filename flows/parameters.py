@@ -19,6 +19,7 @@ Scaling = Literal["unit", "center", "standardize"]
 Limit = Optional[Annotated[int, Field(ge=10)]]
 Workers = Optional[Annotated[int, Field(ge=1)]]
 Runner = Literal["process", "thread"]
+Retries = Annotated[int, Field(ge=0, le=10)]
 ModelVersion = Annotated[str, Field(pattern=r"^(champion|latest|v\d{4,})$")]
 Tolerance = Annotated[float, Field(ge=0, le=1)]
 Images = Annotated[list[str], Field(min_length=1)]
@@ -41,6 +42,7 @@ DESCRIPTIONS = {
     "seed": "Seed for the folds, the subset and weight initialization.",
     "workers": "Folds trained in parallel. Empty: min(folds, CPU cores).",
     "runner": "process: each fold in its own process (robust for TensorFlow); thread: threads of the flow's process.",
+    "retries": "Times a failed fold is trained again within the run (training is deterministic, so off by default).",
     "data_dir": "Folder with the four MNIST IDX files (.gz or raw) or mnist.npz. Empty: $MNIST_DATA_DIR, else download.",
     "output_dir": "Where results are written. Empty: artifacts/runs/<flow>-<timestamp>/.",
     "h5": "Also save the model as final_model.h5, the study's format.",

@@ -14,6 +14,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DIGIT_BOX = 20
 SIDE = 28
 NOISE_FLOOR = 0.2  # ink fainter than this fraction of the strongest stroke is paper texture or noise
+OUTLIER_MASS = 0.01  # a speck or noisy pixel outside the digit holds less than this share of the ink
 
 
 class ImageError(ValueError):
@@ -82,14 +83,21 @@ def grayscale(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), np.float32) / 255
 
 
+def mass_bounds(profile: np.ndarray) -> tuple[int, int]:
+    """First and last index of a row or column profile, leaving out OUTLIER_MASS of ink at each end."""
+    cumulative = np.cumsum(profile) / profile.sum()
+    return int(np.searchsorted(cumulative, OUTLIER_MASS)), int(np.searchsorted(cumulative, 1 - OUTLIER_MASS))
+
+
 def to_mnist(ink: np.ndarray) -> np.ndarray:
     """Crop to the digit, fit it in 20x20 keeping its aspect ratio, center by mass in 28x28: uint8."""
     strongest = float(ink.max())
     if strongest < 0.1:
         raise ImageError("blank image: no digit found")
     ink = np.where(ink >= NOISE_FLOOR * strongest, ink / strongest, 0)
-    rows, columns = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    crop = ink[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    first_row, last_row = mass_bounds(ink.sum(axis=1))
+    first_column, last_column = mass_bounds(ink.sum(axis=0))
+    crop = ink[first_row : last_row + 1, first_column : last_column + 1]
     scale = DIGIT_BOX / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     digit = np.asarray(Image.fromarray(np.uint8(np.round(crop * 255))).resize(size, Image.Resampling.LANCZOS), np.float64)

@@ -1,5 +1,6 @@
 """The study's three CNNs. Factories return uncompiled models; `compile_model` adds SGD."""
 
+import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -93,6 +94,8 @@ def load_checked_model(path: Path) -> keras.Model:
     """A saved model, loaded in Keras's safe mode, that maps (28, 28, 1) images to 10 classes."""
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is damaged or not a Keras model (a .keras file is a zip archive; this is not one)")
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # Keras reports damaged archives and unsafe content in many ways

@@ -21,6 +21,24 @@ class EpochReporter(keras.callbacks.Callback):
         self.report(epoch + 1, self.params["epochs"], dict(logs or {}))
 
 
+class TrainingDiverged(ValueError):
+    """The loss stopped being a finite number."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Fail at the first batch whose loss is NaN or infinite, saying when."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            raise TrainingDiverged(
+                f"the loss became {loss} in epoch {self.epoch}, batch {batch + 1}; lower the learning rate"
+            )
+
+
 def train_model(
     config: TrainingConfig,
     x_train: np.ndarray,
@@ -39,7 +57,7 @@ def train_model(
         epochs=config.epochs,
         batch_size=config.batch_size,
         validation_data=validation_data,
-        callbacks=[EpochReporter(report)] if report else [],
+        callbacks=[StopOnNonFiniteLoss()] + ([EpochReporter(report)] if report else []),
         verbose=0,
     )
     seconds = time.perf_counter() - started

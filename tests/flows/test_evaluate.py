@@ -48,7 +48,7 @@ def test_a_damaged_model_file_is_reported_by_name(registered_model, mnist_dir, t
     original = model_file.read_bytes()
     try:
         model_file.write_bytes(b"this is not a model")
-        with pytest.raises(ModelFileError, match=f"{model_file} is not a loadable Keras model"):
+        with pytest.raises(ModelFileError, match=f"{model_file} is damaged or not a Keras model"):
             evaluate(model_version=summary.version, data_dir=str(mnist_dir), output_dir=str(tmp_path / "out"))
     finally:
         model_file.write_bytes(original)
