@@ -31,6 +31,10 @@ class UsageError(Exception):
     """Bad command-line input, reported as one line."""
 
 
+# Bad input, damaged files, a full disk, diverging training: reported in one line, no traceback.
+USER_ERRORS = (UsageError, ValueError, OSError, FoldsFailed)
+
+
 def option_name(parameter: str) -> str:
     return OPTION_NAMES.get(parameter, "--" + parameter.replace("_", "-"))
 
@@ -90,10 +94,10 @@ def validate(flow, values: dict[str, Any]) -> dict[str, Any]:
 
 
 class HideUserErrorTracebacks(logging.Filter):
-    """Bad input (a ValueError) is reported in one line: drop its traceback from console logs."""
+    """Drop the traceback of a user error from console logs (the run's logs on the server keep it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], ValueError):
+        if record.exc_info and isinstance(record.exc_info[1], USER_ERRORS):
             record.exc_info = record.exc_text = None
         return True
 
@@ -200,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         values = validate(flow, arguments)
         quiet_user_error_tracebacks()
         return SHOW[command](flow(**values), as_json)
-    except (UsageError, ValueError, FoldsFailed) as error:
+    except USER_ERRORS as error:
         print(f"mnist-pipeline {command}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
 

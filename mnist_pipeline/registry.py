@@ -77,8 +77,11 @@ class Registry:
 
     def update_metadata(self, version: str, **changes: Any) -> dict[str, Any]:
         with self.locked():
-            metadata = {**self.metadata(version), **changes}
-            files.write_json(self.path(version) / METADATA_FILE, metadata)
+            return self._update_metadata(version, changes)
+
+    def _update_metadata(self, version: str, changes: dict[str, Any]) -> dict[str, Any]:
+        metadata = {**self.metadata(version), **changes}
+        files.write_json(self.path(version) / METADATA_FILE, metadata)
         return metadata
 
     def champion(self) -> str | None:
@@ -87,8 +90,36 @@ class Registry:
 
     def promote(self, version: str) -> None:
         """Make `version` the champion: one atomic switch of the pointer."""
-        self.update_metadata(version, status="promoted")
+        with self.locked():
+            self._promote(version)
+
+    def _promote(self, version: str) -> None:
+        self._update_metadata(version, {"status": "promoted"})
         files.write_json(self.root / "champion.json", {"version": version})
+
+    def judge(self, version: str, tolerance: float) -> tuple[bool, str, str | None]:
+        """Promote `version` if its test accuracy >= the champion's - `tolerance`, else mark it rejected.
+
+        One lock covers the comparison and the switch, so concurrent retrains cannot both replace
+        the same champion. Returns (promoted, reason, the champion before).
+        """
+        with self.locked():
+            champion = self.champion()
+            accuracy = self.metadata(version)["test_metrics"]["accuracy"]
+            if champion is None:
+                promoted, reason = True, "first version: no champion yet"
+            else:
+                champion_accuracy = self.metadata(champion)["test_metrics"]["accuracy"]
+                promoted = accuracy >= champion_accuracy - tolerance
+                reason = (
+                    f"test accuracy {100 * accuracy:.3f}% {'>=' if promoted else '<'} champion {champion}'s "
+                    f"{100 * champion_accuracy:.3f}% - tolerance {100 * tolerance:.3f} points"
+                )
+            if promoted:
+                self._promote(version)
+            else:
+                self._update_metadata(version, {"status": "rejected", "rejection_reason": reason})
+        return promoted, reason, champion
 
     def resolve(self, spec: str) -> str:
         """`champion`, `latest` or a version name, as an existing version."""

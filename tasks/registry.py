@@ -51,23 +51,7 @@ def champion_without_metrics_for(test_data: str) -> str | None:
 @task(cache_policy=NO_CACHE)
 def promote_if_better(version: str, tolerance: float, output_dir: str) -> Promotion:
     """`version` becomes champion if its test accuracy >= the champion's - tolerance; else it is rejected."""
-    registry = Registry(settings.models_dir())
-    champion = registry.champion()
-    accuracy = registry.metadata(version)["test_metrics"]["accuracy"]
-    if champion is None:
-        promoted, reason = True, "first version: no champion yet"
-    else:
-        champion_accuracy = registry.metadata(champion)["test_metrics"]["accuracy"]
-        promoted = accuracy >= champion_accuracy - tolerance
-        comparison = ">=" if promoted else "<"
-        reason = (
-            f"test accuracy {100 * accuracy:.3f}% {comparison} champion {champion}'s "
-            f"{100 * champion_accuracy:.3f}% - tolerance {100 * tolerance:.3f} points"
-        )
-    if promoted:
-        registry.promote(version)
-    else:
-        registry.update_metadata(version, status="rejected", rejection_reason=reason)
+    promoted, reason, champion = Registry(settings.models_dir()).judge(version, tolerance)
     decision = Promotion(version=version, promoted=promoted, reason=reason, previous_champion=champion, output_dir=output_dir)
     get_run_logger().info("%s %s: %s", version, "promoted to champion" if promoted else "rejected", reason)
     files.write_json(Path(output_dir) / "promotion.json", decision.model_dump())

@@ -23,6 +23,7 @@ def cli(*arguments, tmp_path, timeout=240):
     "arguments, message",
     [
         (["--folds", "1"], "invalid --folds '1': Input should be greater than or equal to 2"),
+        (["--folds", "five"], "invalid --folds 'five': Input should be a valid integer"),
         (["--model", "resnet"], "invalid --model 'resnet': Input should be 'baseline', 'batchnorm' or 'deeper'"),
         (["--learning-rate", "fast"], "invalid --learning-rate 'fast': Input should be a valid number"),
         (["--limit", "5"], "invalid --limit '5': Input should be greater than or equal to 10"),

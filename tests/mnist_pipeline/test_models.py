@@ -192,3 +192,13 @@ def test_a_damaged_model_file_is_not_reported_as_missing(make, tmp_path, saved_b
     with pytest.raises(ModelFileError) as error:
         load_checked_model(path)
     assert "not found" not in str(error.value).lower(), str(error.value)
+
+
+def test_a_model_carrying_code_is_refused_by_safe_mode(tmp_path):
+    import keras
+
+    tampered = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(), keras.layers.Dense(10)])
+    path = tmp_path / "tampered.keras"
+    tampered.save(path)
+    with pytest.raises(ModelFileError, match=rf"{path} is not a loadable Keras model \(.*(lambda|safe_mode)"):
+        load_checked_model(path)
