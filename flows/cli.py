@@ -3,19 +3,36 @@
 import argparse
 import importlib
 import inspect
+import json
 import logging
 import sys
+import typing
+from collections.abc import Callable
 from typing import Any
 
 import pydantic
 
-# subcommand -> (flow module, flow function); imported only when that subcommand runs
-COMMANDS = {"cv": ("flows.cross_validate", "cross_validate")}
+from tasks.training import FoldsFailed
+
+# subcommand -> (flow module, flow function, help); a flow is imported when its subcommand runs
+FLOWS = {
+    "cv": ("flows.cross_validate", "cross_validate", "cross-validate a model (flow cross-validate)"),
+    "compare": ("flows.compare", "compare", "cross-validate several variants side by side (flow compare)"),
+    "finalize": ("flows.finalize", "finalize", "train on all training images and register a version (flow finalize)"),
+    "evaluate": ("flows.evaluate", "evaluate", "test-set metrics of a registered version (flow evaluate)"),
+    "retrain": ("flows.retrain", "retrain", "finalize, evaluate, and promote if at least as good (flow retrain)"),
+    "predict": ("flows.predict", "predict", "predict the digits in image files (flow predict)"),
+}
 OPTION_NAMES = {"output_dir": "--output"}
+POSITIONAL = {"images"}
 
 
 class UsageError(Exception):
     """Bad command-line input, reported as one line."""
+
+
+# Bad input, damaged files, a full disk, diverging training: reported in one line, no traceback.
+USER_ERRORS = (UsageError, ValueError, OSError, FoldsFailed)
 
 
 def option_name(parameter: str) -> str:
@@ -23,23 +40,38 @@ def option_name(parameter: str) -> str:
 
 
 def load_flow(command: str):
-    module, name = COMMANDS[command]
+    module, name, _ = FLOWS[command]
     return getattr(importlib.import_module(module), name)
 
 
+def is_list(annotation: Any) -> bool:
+    """`list[...]`, bare or inside `Annotated[...]`: given on the command line as comma-separated values."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return typing.get_origin(annotation) is list
+
+
 def add_flow_options(parser: argparse.ArgumentParser, flow) -> None:
-    """An option per flow parameter, described by the flow's docstring; values are validated later."""
+    """An argument per flow parameter, described by the flow's docstring; values are validated later."""
     properties = flow.parameters.properties
     for name, parameter in inspect.signature(flow.fn).parameters.items():
         schema = properties[name]
-        choices = schema.get("enum")
         description = " ".join(schema.get("description", "").split())
+        if name in POSITIONAL:
+            parser.add_argument(name, nargs="+", metavar=name.upper(), help=description)
+            continue
         default = "" if parameter.default is None else f" (default: {parameter.default})"
+        if parameter.annotation is bool:
+            parser.add_argument(option_name(name), dest=name, action="store_true", default=argparse.SUPPRESS, help=description)
+            continue
+        choices = schema.get("enum") or schema.get("items", {}).get("enum")
+        metavar = "{" + ",".join(choices) + "}" if choices else name.upper()
         parser.add_argument(
             option_name(name),
             dest=name,
             default=argparse.SUPPRESS,
-            metavar="{" + ",".join(choices) + "}" if choices else name.upper(),
+            type=(lambda text: text.split(",")) if is_list(parameter.annotation) else str,
+            metavar=metavar + (",..." if is_list(parameter.annotation) else ""),
             help=description + default,
         )
 
@@ -47,7 +79,7 @@ def add_flow_options(parser: argparse.ArgumentParser, flow) -> None:
 def validate(flow, values: dict[str, Any]) -> dict[str, Any]:
     """Values cast to the flow's parameter types, or UsageError naming the first bad option."""
     fields = {
-        name: (parameter.annotation, parameter.default)
+        name: (parameter.annotation, ... if parameter.default is inspect.Parameter.empty else parameter.default)
         for name, parameter in inspect.signature(flow.fn).parameters.items()
     }
     model = pydantic.create_model(f"{flow.name}-parameters", **fields)
@@ -56,23 +88,16 @@ def validate(flow, values: dict[str, Any]) -> dict[str, Any]:
     except pydantic.ValidationError as error:
         problem = error.errors()[0]
         name = str(problem["loc"][0])
-        raise UsageError(f"invalid {option_name(name)} {problem['input']!r}: {problem['msg']}") from None
+        shown = name.upper() if name in POSITIONAL else option_name(name)
+        raise UsageError(f"invalid {shown} {problem['input']!r}: {problem['msg']}") from None
     return {name: getattr(validated, name) for name in values}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mnist-pipeline", description="The MNIST CNN study as Prefect flows.")
-    subcommands = parser.add_subparsers(dest="command", required=True)
-    cv = subcommands.add_parser("cv", help="cross-validate a model (flow cross-validate)")
-    add_flow_options(cv, load_flow("cv"))
-    return parser
-
-
 class HideUserErrorTracebacks(logging.Filter):
-    """Bad input (a ValueError) is reported in one line: drop its traceback from console logs."""
+    """Drop the traceback of a user error from console logs (the run's logs on the server keep it)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], ValueError):
+        if record.exc_info and isinstance(record.exc_info[1], USER_ERRORS):
             record.exc_info = record.exc_text = None
         return True
 
@@ -86,25 +111,102 @@ def quiet_user_error_tracebacks() -> None:
             handler.addFilter(HideUserErrorTracebacks())
 
 
-def run_cv(values: dict[str, Any]) -> None:
+def show_cv(summary, _) -> int:
     from mnist_pipeline.reports import study_lines
 
-    flow = load_flow("cv")
-    quiet_user_error_tracebacks()
-    summary = flow(**validate(flow, values))
     print("\n".join(study_lines(summary.accuracies)))
     print(f"Results: {summary.output_dir}")
+    return 0
+
+
+def show_compare(summary, _) -> int:
+    for row in summary.rows:
+        print(f"{row['variant']}: mean={100 * row['mean']:.3f} std={100 * row['std']:.3f}, n={row['n']}, {row['seconds']:.0f} s")
+    print(f"Results: {summary.output_dir}")
+    return 0
+
+
+def show_finalize(summary, _) -> int:
+    print(f"Model version {summary.version}: {summary.model_path}")
+    print(f"Results: {summary.output_dir}")
+    return 0
+
+
+def show_evaluate(summary, _) -> int:
+    print(f"> {100 * summary.accuracy:.3f}")
+    print(f"Loss: {summary.loss:.4f} (model {summary.version})")
+    print(f"Results: {summary.output_dir}")
+    return 0
+
+
+def show_retrain(promotion, _) -> int:
+    print(f"{promotion.version} {'is the new champion' if promotion.promoted else 'was rejected'}: {promotion.reason}")
+    print(f"Results: {promotion.output_dir}")
+    return 0
+
+
+def show_predict(summary, as_json: bool) -> int:
+    """Text lines, or one JSON array on stdout (and where the results are on stderr)."""
+    if as_json:
+        print(json.dumps(summary.predictions))
+    for result in [] if as_json else summary.predictions:
+        if "error" in result:
+            print(f"{result['file']}: error: {result['error']}")
+        else:
+            print(f"{result['file']}: {result['digit']} (p={max(result['probabilities']):.3f})")
+    print(f"Results: {summary.output_dir}", file=sys.stderr if as_json else sys.stdout)
+    return 1 if any("error" in result for result in summary.predictions) else 0
+
+
+SHOW: dict[str, Callable[[Any, bool], int]] = {
+    "cv": show_cv, "compare": show_compare, "finalize": show_finalize, "evaluate": show_evaluate,
+    "retrain": show_retrain, "predict": show_predict,
+}
+
+
+def list_models(as_json: bool) -> int:
+    from mnist_pipeline import settings
+    from mnist_pipeline.registry import Registry
+
+    rows = Registry(settings.models_dir()).listing()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'version':8} {'status':10} {'test acc.':>9}  {'created at':19} parameters")
+    for row in rows:
+        accuracy = "" if row["test_accuracy"] is None else f"{100 * row['test_accuracy']:.3f}"
+        parameters = " ".join(f"{k}={v}" for k, v in row["parameters"].items() if v is not None and k != "output_dir")
+        print(f"{row['version']:8} {row['status']:10} {accuracy:>9}  {(row['created_at'] or '')[:19]:19} {parameters}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mnist-pipeline", description="The MNIST CNN study as Prefect flows.")
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    for command, (_, _, help_text) in FLOWS.items():
+        subparser = subcommands.add_parser(command, help=help_text)
+        add_flow_options(subparser, load_flow(command))
+        if command == "predict":
+            subparser.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
+    models = subcommands.add_parser("models", help="list the registered model versions")
+    models.add_argument("--json", action="store_true", help="print JSON")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     arguments = vars(build_parser().parse_args(argv))
     command = arguments.pop("command")
+    as_json = arguments.pop("json", False)
     try:
-        {"cv": run_cv}[command](arguments)
-    except (UsageError, ValueError) as error:
+        if command == "models":
+            return list_models(as_json)
+        flow = load_flow(command)
+        values = validate(flow, arguments)
+        quiet_user_error_tracebacks()
+        return SHOW[command](flow(**values), as_json)
+    except USER_ERRORS as error:
         print(f"mnist-pipeline {command}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
-    return 0
 
 
 if __name__ == "__main__":

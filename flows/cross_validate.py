@@ -9,10 +9,11 @@ from mnist_pipeline.config import TrainingConfig
 from tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
 from tasks.reporting import CrossValidationSummary, aggregate_folds
 from tasks.splits import split_folds
-from tasks.training import fold_task_runner, train_fold
+from tasks.training import completed_folds, fold_task_runner, train_fold
 
 
 @flow(name="cross-validate")
+@p.described("Estimate a model's accuracy by k-fold cross-validation, as the study does.")
 def cross_validate(
     model: p.Model = "baseline",
     folds: p.Folds = 5,
@@ -24,38 +25,18 @@ def cross_validate(
     seed: int = 1,
     workers: p.Workers = None,
     runner: p.Runner = "process",
+    retries: p.Retries = 0,
     data_dir: str | None = None,
     output_dir: str | None = None,
 ) -> CrossValidationSummary:
-    """Estimate a model's accuracy by k-fold cross-validation, as the study does.
-
-    Args:
-        model: The study's CNN: baseline (one conv block), batchnorm (with batch normalization)
-            or deeper (three conv layers).
-        folds: Cross-validation folds (KFold, shuffled with the seed).
-        epochs: Passes over the training images per fold.
-        batch_size: Images per SGD step.
-        learning_rate: SGD learning rate (momentum 0.9).
-        scaling: unit: pixels/255 (the study's); center: minus the mean pixel; standardize:
-            zero mean, unit variance. Statistics come from each fold's training images only.
-        limit: Use a stratified subset of this many training images, for quick runs.
-            Empty: all of them.
-        seed: Seed for the folds, the subset and weight initialization.
-        workers: Folds trained in parallel. Empty: min(folds, CPU cores).
-        runner: process: each fold in its own process (robust for TensorFlow); thread: threads
-            of the flow's process.
-        data_dir: Folder with the four MNIST IDX files (.gz or raw) or mnist.npz.
-            Empty: $MNIST_DATA_DIR, else download.
-        output_dir: Where results are written. Empty: artifacts/runs/cross-validate-<timestamp>/.
-    """
     raw = download_mnist(data_dir)
     train = reshape_images(raw, "train", limit, seed)
     splits = split_folds(train.images.shape[0], folds, seed)
     scaled = [normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits]
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     with fold_task_runner(runner, workers or min(folds, settings.available_cores())) as task_runner:
-        results = task_runner.map(
-            train_fold,
+        futures = task_runner.map(
+            train_fold.with_options(retries=retries),
             {
                 "fold": range(1, folds + 1),
                 "images": scaled,
@@ -64,5 +45,6 @@ def cross_validate(
                 "validation_index": [validation_index for _, validation_index in splits],
                 "config": unmapped(config),
             },
-        ).result()
+        )
+        results = completed_folds(futures)
     return aggregate_folds(results, flow_run.parameters, train, str(settings.run_dir("cross-validate", output_dir)))

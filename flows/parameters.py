@@ -1,6 +1,11 @@
-"""Flow parameter types with their bounds and choices. Prefect validates them before a run starts
-(from Python, the CLI, the API or the UI form); descriptions come from each flow's docstring."""
+"""Flow parameters: types with their bounds and choices, and one description per name.
 
+Prefect validates the types before a run starts (from Python, the CLI, the API or the UI form) and
+takes each parameter's description from the flow's docstring, which `described` writes.
+"""
+
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Literal, Optional
 
 from pydantic import Field
@@ -14,3 +19,45 @@ Scaling = Literal["unit", "center", "standardize"]
 Limit = Optional[Annotated[int, Field(ge=10)]]
 Workers = Optional[Annotated[int, Field(ge=1)]]
 Runner = Literal["process", "thread"]
+Retries = Annotated[int, Field(ge=0, le=10)]
+ModelVersion = Annotated[str, Field(pattern=r"^(champion|latest|v\d{4,})$")]
+Tolerance = Annotated[float, Field(ge=0, le=1)]
+Images = Annotated[list[str], Field(min_length=1)]
+Models = Annotated[list[Model], Field(min_length=1)]
+Scalings = Annotated[list[Scaling], Field(min_length=1)]
+LearningRates = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+
+DESCRIPTIONS = {
+    "model": "The study's CNN: baseline (one conv block), batchnorm (with batch normalization) or deeper (three conv layers).",
+    "models": "The CNNs to compare (baseline, batchnorm, deeper).",
+    "folds": "Cross-validation folds (KFold, shuffled with the seed).",
+    "epochs": "Passes over the training images per model.",
+    "batch_size": "Images per SGD step.",
+    "learning_rate": "SGD learning rate (momentum 0.9).",
+    "learning_rates": "SGD learning rates to compare.",
+    "scaling": "unit: pixels/255 (the study's); center: minus the mean pixel; standardize: zero mean, unit "
+    "variance. Statistics come from training images only.",
+    "scalings": "Pixel scalings to compare (unit, center, standardize).",
+    "limit": "Use a stratified subset of this many training images, for quick runs. Empty: all of them.",
+    "seed": "Seed for the folds, the subset and weight initialization.",
+    "workers": "Folds trained in parallel. Empty: min(folds, CPU cores).",
+    "runner": "process: each fold in its own process (robust for TensorFlow); thread: threads of the flow's process.",
+    "retries": "Times a failed fold is trained again within the run (training is deterministic, so off by default).",
+    "data_dir": "Folder with the four MNIST IDX files (.gz or raw) or mnist.npz. Empty: $MNIST_DATA_DIR, else download.",
+    "output_dir": "Where results are written. Empty: artifacts/runs/<flow>-<timestamp>/.",
+    "h5": "Also save the model as final_model.h5, the study's format.",
+    "model_version": "Registered model to use: champion, latest or a version such as v0003.",
+    "tolerance": "Promote the new version if its test accuracy is at least the champion's minus this (a fraction).",
+    "images": "Image files (PNG, JPEG, BMP, GIF) or folders of them.",
+}
+
+
+def described(summary: str) -> Callable:
+    """Give a flow function a Google-style docstring: `summary`, then its parameters' descriptions."""
+
+    def decorate(function: Callable) -> Callable:
+        names = inspect.signature(function).parameters
+        function.__doc__ = f"{summary}\n\nArgs:\n" + "".join(f"    {name}: {DESCRIPTIONS[name]}\n" for name in names)
+        return function
+
+    return decorate

@@ -1,5 +1,6 @@
 """Atomic file replacement: a reader sees the old file or the new one, never half of one."""
 
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -26,3 +27,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with replacing(path) as temporary:
         temporary.write_bytes(data)
     return Path(path)
+
+
+def write_json(path: str | os.PathLike, value) -> Path:
+    return write_bytes(path, json.dumps(value, indent=2, default=str).encode())

@@ -1,5 +1,7 @@
 """The study's three CNNs. Factories return uncompiled models; `compile_model` adds SGD."""
 
+import zipfile
+from pathlib import Path
 from typing import Literal
 
 import keras
@@ -81,4 +83,26 @@ def compile_model(model: keras.Model, learning_rate: float = 0.01, momentum: flo
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
+    return model
+
+
+class ModelFileError(ValueError):
+    """A file that is not a Keras model for MNIST."""
+
+
+def load_checked_model(path: Path) -> keras.Model:
+    """A saved model, loaded in Keras's safe mode, that maps (28, 28, 1) images to 10 classes."""
+    if not path.is_file():
+        raise ModelFileError(f"model file {path} does not exist")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path} is damaged or not a Keras model (a .keras file is a zip archive; this is not one)")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras reports damaged archives and unsafe content in many ways
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelFileError(f"{path} is not a loadable Keras model ({reason})") from None
+    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[1:] != (NUM_CLASSES,):
+        raise ModelFileError(
+            f"{path} maps {model.input_shape} to {model.output_shape}; an MNIST model maps (None, 28, 28, 1) to (None, 10)"
+        )
     return model

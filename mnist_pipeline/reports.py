@@ -36,7 +36,8 @@ def learning_curves(histories: list[dict[str, list[float]]]) -> Figure:
             epochs = np.arange(1, len(history[metric]) + 1)
             first = index == 0
             axes.plot(epochs, history[metric], color=TRAIN_COLOR, label="train" if first else None)
-            axes.plot(epochs, history[f"val_{metric}"], color=VALIDATION_COLOR, label="validation" if first else None)
+            if f"val_{metric}" in history:
+                axes.plot(epochs, history[f"val_{metric}"], color=VALIDATION_COLOR, label="validation" if first else None)
         axes.set_title(title)
         axes.legend()
     accuracy_axes.set_xlabel("epoch")
@@ -45,23 +46,41 @@ def learning_curves(histories: list[dict[str, list[float]]]) -> Figure:
 
 
 def accuracy_box_plot(accuracies: list[float]) -> Figure:
-    figure, axes = pyplot.subplots(figsize=(4, 4))
-    axes.boxplot([100 * np.asarray(accuracies)])
-    axes.set_ylabel("fold accuracy (%)")
-    axes.set_title("Cross-validation accuracy")
-    figure.tight_layout()
+    figure = box_plots({"folds": accuracies})
+    figure.axes[0].set_title("Cross-validation accuracy")
     return figure
 
 
-def image_grid(images: np.ndarray, labels: np.ndarray | None = None) -> Figure:
-    """The first nine images in a 3x3 grid, grayscale."""
+def image_grid(images: np.ndarray, titles: list[str] | None = None) -> Figure:
+    """The first nine images in a 3x3 grid, grayscale, each with its title."""
     figure, axes_grid = pyplot.subplots(3, 3, figsize=(4, 4))
     for index, axes in enumerate(axes_grid.flat):
         axes.axis("off")
         if index < len(images):
             axes.imshow(np.squeeze(images[index]), cmap="gray")
-            if labels is not None:
-                axes.set_title(str(int(labels[index])), fontsize=9)
+            if titles is not None:
+                axes.set_title(titles[index], fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix_figure(matrix: np.ndarray) -> Figure:
+    """Rows are true digits, columns predicted ones."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    figure, axes = pyplot.subplots(figsize=(6, 6))
+    ConfusionMatrixDisplay(np.asarray(matrix), display_labels=list(range(len(matrix)))).plot(ax=axes, colorbar=False)
+    axes.set_title("Confusion matrix (test set)")
+    figure.tight_layout()
+    return figure
+
+
+def box_plots(named_accuracies: dict[str, list[float]]) -> Figure:
+    """Fold accuracies of several variants side by side."""
+    figure, axes = pyplot.subplots(figsize=(max(4, 1.4 * len(named_accuracies)), 4))
+    axes.boxplot([100 * np.asarray(scores) for scores in named_accuracies.values()])
+    axes.set_xticks(range(1, len(named_accuracies) + 1), list(named_accuracies), rotation=30, ha="right")
+    axes.set_ylabel("fold accuracy (%)")
     figure.tight_layout()
     return figure
 

@@ -23,6 +23,11 @@ def cache_dir() -> Path:
     return artifacts_dir() / "cache"
 
 
+def models_dir() -> Path:
+    """The model registry: `v0001/`, ... and the champion pointer."""
+    return artifacts_dir() / "models"
+
+
 def download_dir() -> Path:
     """Where the online copy of MNIST is kept: the user's cache, shared across projects."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

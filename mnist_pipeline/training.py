@@ -21,6 +21,49 @@ class EpochReporter(keras.callbacks.Callback):
         self.report(epoch + 1, self.params["epochs"], dict(logs or {}))
 
 
+class TrainingDiverged(ValueError):
+    """The loss stopped being a finite number."""
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Fail at the first batch whose loss is NaN or infinite, saying when."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            raise TrainingDiverged(
+                f"the loss became {loss} in epoch {self.epoch}, batch {batch + 1}; lower the learning rate"
+            )
+
+
+def train_model(
+    config: TrainingConfig,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int | None = None,
+    report: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> tuple[keras.Model, dict[str, list[float]], float]:
+    """Train a fresh model (validating after every epoch if given data): (model, history, seconds)."""
+    keras.utils.set_random_seed(config.seed if seed is None else seed)
+    model = compile_model(build_model(config.model), config.learning_rate)
+    started = time.perf_counter()
+    history = model.fit(
+        x_train,
+        y_train,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        validation_data=validation_data,
+        callbacks=[StopOnNonFiniteLoss()] + ([EpochReporter(report)] if report else []),
+        verbose=0,
+    )
+    seconds = time.perf_counter() - started
+    return model, {name: [float(v) for v in values] for name, values in history.history.items()}, seconds
+
+
 def fit_and_validate(
     config: TrainingConfig,
     x_train: np.ndarray,
@@ -31,17 +74,5 @@ def fit_and_validate(
     report: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> tuple[dict[str, list[float]], float]:
     """Train a fresh model, validating after every epoch: (history, seconds)."""
-    keras.utils.set_random_seed(config.seed if seed is None else seed)
-    model = compile_model(build_model(config.model), config.learning_rate)
-    started = time.perf_counter()
-    history = model.fit(
-        x_train,
-        y_train,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        validation_data=(x_val, y_val),
-        callbacks=[EpochReporter(report)] if report else [],
-        verbose=0,
-    )
-    seconds = time.perf_counter() - started
-    return {name: [float(v) for v in values] for name, values in history.history.items()}, seconds
+    _, history, seconds = train_model(config, x_train, y_train, (x_val, y_val), seed, report)
+    return history, seconds

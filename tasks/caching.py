@@ -1,17 +1,18 @@
-"""Prefect caching for tasks whose results are array handles.
+"""Prefect caching across runs for the data tasks (array handles) and the fold results.
 
 A task's cache key is built from small values only: the task's name, a digest of the code that
-makes the arrays, the cache location and its parameters, where a handle counts by its digest and
-an index array by the digest of its bytes. The result record holds only the handles, as JSON.
-Reading a record verifies the files it names: a deleted or corrupted array makes the record
+makes the results, the cache location and its parameters, where a handle counts by its digest and
+an index array by the digest of its bytes. The result record is JSON of a small pydantic model.
+Reading a record verifies the array files it names: a deleted or corrupted array makes the record
 unreadable, which Prefect treats as a cache miss, so the task runs again and rewrites it.
 """
 
 import functools
 import hashlib
 import importlib
-import inspect
+import importlib.util
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,14 +23,20 @@ from pydantic import BaseModel, Field
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
 
-# Modules whose code decides the content of cached arrays: editing one invalidates the cache.
-ARRAY_CODE_MODULES = ("mnist_pipeline.arrays", "mnist_pipeline.mnist", "mnist_pipeline.preprocessing", "tasks.data")
+# Modules whose code decides the content of cached results: editing one invalidates the cache.
+CACHED_CODE_MODULES = (
+    "mnist_pipeline.arrays", "mnist_pipeline.mnist", "mnist_pipeline.preprocessing", "tasks.data",
+    "mnist_pipeline.models", "mnist_pipeline.training", "tasks.training",
+)
 
 
 @functools.cache
 def code_version() -> str:
-    sources = (inspect.getsource(importlib.import_module(name)) for name in ARRAY_CODE_MODULES)
-    return hashlib.sha256("".join(sources).encode()).hexdigest()[:16]
+    """Digest of those modules' source files, read without importing them (no TensorFlow here)."""
+    digest = hashlib.sha256()
+    for name in CACHED_CODE_MODULES:
+        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _small(value: Any) -> Any:
@@ -89,7 +96,7 @@ class VerifiedHandlesSerializer(Serializer):
         return value
 
 
-CACHED_ARRAYS = {
+CACHED_RESULTS = {
     "cache_key_fn": array_cache_key,
     "persist_result": True,
     "result_serializer": VerifiedHandlesSerializer(),

@@ -12,7 +12,7 @@ from mnist_pipeline import mnist, preprocessing, settings
 from mnist_pipeline.arrays import ArrayHandle, save_array
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.splits import stratified_subset
-from tasks.caching import CACHED_ARRAYS, array_cache_key
+from tasks.caching import CACHED_RESULTS, array_cache_key
 
 
 class MnistArrays(BaseModel):
@@ -55,7 +55,7 @@ def download_cache_key(context, parameters) -> str:
     retries=3,
     retry_delay_seconds=exponential_backoff(backoff_factor=4),
     retry_condition_fn=is_network_error,
-    **{**CACHED_ARRAYS, "cache_key_fn": download_cache_key},
+    **{**CACHED_RESULTS, "cache_key_fn": download_cache_key},
 )
 def download_mnist(data_dir: str | None = None) -> MnistArrays:
     """MNIST from `data_dir` or $MNIST_DATA_DIR (IDX files or mnist.npz), else from the Keras URL."""
@@ -71,7 +71,7 @@ def download_mnist(data_dir: str | None = None) -> MnistArrays:
     return MnistArrays(dataset=dataset, **{name: save_array(array, cache) for name, array in data._asdict().items()})
 
 
-@task(**CACHED_ARRAYS)
+@task(**CACHED_RESULTS)
 def reshape_images(raw: MnistArrays, split: Literal["train", "test"] = "train", limit: int | None = None, seed: int = 1) -> LabeledImages:
     """(N, 28, 28) -> (N, 28, 28, 1) and one-hot labels; `limit` keeps a stratified subset."""
     images = getattr(raw, f"{split}_images").open()
@@ -92,6 +92,6 @@ def fit_scaling(images: ArrayHandle, scaling: str, fit_index: np.ndarray | None 
     return preprocessing.fit_scaling(images.open(), scaling, fit_index)
 
 
-@task(**CACHED_ARRAYS)
+@task(**CACHED_RESULTS)
 def normalize_images(images: ArrayHandle, stats: ScalingStats) -> ScaledImages:
     return ScaledImages(images=save_array(preprocessing.apply_scaling(images.open(), stats), settings.cache_dir()), stats=stats)

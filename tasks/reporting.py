@@ -1,6 +1,5 @@
 """The aggregate task: fold scores into the study's summary, figures, metrics.json and artifacts."""
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ def aggregate_folds(results: list[FoldResult], params: dict[str, Any], samples: 
 
     output = Path(output_dir)
     images = samples.images.open()[:9]
-    labels = np.argmax(samples.labels.open()[:9], axis=1)
+    labels = [str(label) for label in np.argmax(samples.labels.open()[:9], axis=1)]
     figures = {
         "learning_curves.png": reports.png_bytes(reports.learning_curves([result.history for result in results])),
         "accuracy_boxplot.png": reports.png_bytes(reports.accuracy_box_plot(accuracies)),
@@ -43,7 +42,7 @@ def aggregate_folds(results: list[FoldResult], params: dict[str, Any], samples: 
     for name, png in figures.items():
         files.write_bytes(output / name, png)
     metrics = {"params": params, "folds": [result.model_dump() for result in results], **summary}
-    files.write_bytes(output / "metrics.json", json.dumps(metrics, indent=2, default=str).encode())
+    files.write_json(output / "metrics.json", metrics)
 
     rows = [{"fold": r.fold, "accuracy (%)": round(100 * r.accuracy, 3), "seconds": round(r.seconds, 1), "worker": r.worker} for r in results]
     create_table_artifact(rows, key="cross-validation-folds", description="Validation accuracy per fold")

@@ -14,8 +14,9 @@ from pydantic import BaseModel
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
-from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.preprocessing import ScalingStats
+from tasks.caching import CACHED_RESULTS
 from tasks.data import ScaledImages
 
 Runner = Literal["process", "thread"]
@@ -30,7 +31,17 @@ class FoldResult(BaseModel):
     scaling: ScalingStats
 
 
-@task(task_run_name="train-fold-{fold}")
+def log_epoch(label: str):
+    """A training progress callback that writes each epoch's metrics to the run's log."""
+    logger = get_run_logger()
+
+    def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
+        logger.info("%s epoch %d/%d: %s", label, epoch, epochs, " ".join(f"{name}={value:.4f}" for name, value in logs.items()))
+
+    return report
+
+
+@task(task_run_name="train-fold-{fold}", **CACHED_RESULTS)
 def train_fold(
     fold: int,
     images: ScaledImages,
@@ -39,20 +50,17 @@ def train_fold(
     validation_index: np.ndarray,
     config: TrainingConfig,
 ) -> FoldResult:
-    """Train a fresh model on the fold's training rows; its accuracy is on the held-out rows."""
+    """Train a fresh model on the fold's training rows; its accuracy is on the held-out rows.
+
+    The result is persisted as soon as the fold ends: a rerun with the same inputs (after a crash,
+    say) finds it Cached and trains only the folds that did not finish.
+    """
     from mnist_pipeline.training import fit_and_validate  # TensorFlow loads in the worker only
 
-    logger = get_run_logger()
     x, y = images.images.open(), labels.open()
-
-    def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        logger.info(
-            "fold %d epoch %d/%d: loss=%.4f accuracy=%.4f val_loss=%.4f val_accuracy=%.4f",
-            fold, epoch, epochs, logs["loss"], logs["accuracy"], logs["val_loss"], logs["val_accuracy"],
-        )
-
     history, seconds = fit_and_validate(
-        config, x[train_index], y[train_index], x[validation_index], y[validation_index], seed=config.seed + fold, report=report
+        config, x[train_index], y[train_index], x[validation_index], y[validation_index],
+        seed=config.seed + fold, report=log_epoch(f"fold {fold}"),
     )
     return FoldResult(
         fold=fold,
@@ -62,6 +70,26 @@ def train_fold(
         worker=f"{socket.gethostname()}:{os.getpid()}",
         scaling=images.stats,
     )
+
+
+class FoldsFailed(RuntimeError):
+    """Some folds failed; the ones that finished are cached for the next run."""
+
+
+def completed_folds(futures) -> list[FoldResult]:
+    """Every fold's result once all have ended, or FoldsFailed naming each failed fold and why."""
+    futures.wait()
+    failures = []
+    for fold, future in enumerate(futures, start=1):
+        if not future.state.is_completed():
+            failures.append(f"fold {fold} failed: {future.state.result(raise_on_failure=False)}")
+    if failures:
+        finished = len(futures) - len(failures)
+        raise FoldsFailed(
+            "; ".join(failures) + f". {finished} of {len(futures)} folds finished and are cached: "
+            "run again with the same parameters to train only the others"
+        )
+    return [future.result() for future in futures]
 
 
 def configure_worker(intra_op_threads: int) -> None:

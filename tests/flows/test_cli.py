@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from flows.cli import main
+from mnist_pipeline.registry import Registry
 
 
 def cli(*arguments, tmp_path, timeout=240):
@@ -22,6 +23,7 @@ def cli(*arguments, tmp_path, timeout=240):
     "arguments, message",
     [
         (["--folds", "1"], "invalid --folds '1': Input should be greater than or equal to 2"),
+        (["--folds", "five"], "invalid --folds 'five': Input should be a valid integer"),
         (["--model", "resnet"], "invalid --model 'resnet': Input should be 'baseline', 'batchnorm' or 'deeper'"),
         (["--learning-rate", "fast"], "invalid --learning-rate 'fast': Input should be a valid number"),
         (["--limit", "5"], "invalid --limit '5': Input should be greater than or equal to 10"),
@@ -64,3 +66,37 @@ def test_missing_data_directory_fails_in_one_line_without_traceback(tmp_path):
     assert errors == [f"mnist-pipeline cv: error: MNIST directory {missing} does not exist; set MNIST_DATA_DIR to a folder with the MNIST files"]
     # Prefect's temporary SQLite server may log tracebacks of its own ("database is locked"); ours must not.
     assert not re.search(r'File ".*mnist_pipeline/', result.stderr), result.stderr
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["compare", "--models", "baseline,resnet"], "invalid --models 'resnet': Input should be 'baseline', 'batchnorm' or 'deeper'"),
+        (["compare", "--learning-rates", "0.01,-1"], "invalid --learning-rates '-1': Input should be greater than 0"),
+        (["evaluate", "--model-version", "best"], "invalid --model-version 'best': String should match pattern"),
+        (["retrain", "--tolerance", "2"], "invalid --tolerance '2': Input should be less than or equal to 1"),
+        (["finalize", "--scaling", "max"], "invalid --scaling 'max'"),
+        (["predict", "a.png", "--model-version", "v1"], "invalid --model-version 'v1'"),
+    ],
+)
+def test_every_subcommand_validates_its_options(arguments, message, capsys, artifacts_dir):
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert error.splitlines() == [error.strip()] and message in error
+    assert not artifacts_dir.exists()
+
+
+def test_models_lists_the_registry(capsys, artifacts_dir):
+    registry = Registry(artifacts_dir / "models")
+    for status in ("promoted", "rejected"):
+        with registry.staging() as staged:
+            version = registry.publish(staged, {"parameters": {"model": "baseline"}, "created_at": "2026-11-24T00:00:00", "status": status})
+    registry.update_metadata("v0002", test_metrics={"accuracy": 0.9})
+    registry.promote("v0001")
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(row["version"], row["status"], row["test_accuracy"]) for row in rows] == [("v0001", "champion", None), ("v0002", "rejected", 0.9)]
+    assert set(rows[0]) == {"version", "status", "test_accuracy", "created_at", "parameters"}
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].split()[:2] == ["v0001", "champion"] and table[2].split()[:3] == ["v0002", "rejected", "90.000"]

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_pipeline.models import MODEL_NAMES, build_model, compile_model
+from mnist_pipeline.models import MODEL_NAMES, ModelFileError, build_model, compile_model, load_checked_model
 
 # Parameter counts, by hand. A 3x3 convolution with c_in inputs and f filters has 9*c_in*f + f
 # parameters; a dense layer with i inputs and u units has i*u + u; BatchNormalization has 4 per
@@ -106,3 +106,99 @@ def test_unknown_model_raises_naming_it(name):
     with pytest.raises(ValueError, match="model must be one of baseline, batchnorm, deeper") as error:
         build_model(name)
     assert f"model={name!r}" in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def saved_baseline(tmp_path_factory):
+    model = build_model("baseline")
+    path = tmp_path_factory.mktemp("models") / "m.keras"
+    model.save(path)
+    return model, path
+
+
+def test_load_checked_model_loads_a_saved_mnist_model(saved_baseline):
+    model, path = saved_baseline
+    loaded = load_checked_model(path)
+    assert loaded.input_shape == (None, 28, 28, 1) and loaded.output_shape == (None, 10)
+    images = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5)
+
+
+def _save(model: keras.Model, path):
+    model.save(path)
+    return path
+
+
+def missing_file(tmp_path, saved_baseline):
+    return tmp_path / "nope.keras"
+
+
+def text_file(tmp_path, saved_baseline):
+    path = tmp_path / "notes.keras"
+    path.write_text("not a model")
+    return path
+
+
+def truncated_file(tmp_path, saved_baseline):
+    whole = saved_baseline[1].read_bytes()
+    path = tmp_path / "truncated.keras"
+    path.write_bytes(whole[: len(whole) // 2])
+    return path
+
+
+def color_input(tmp_path, saved_baseline):
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10)])
+    return _save(model, tmp_path / "cifar.keras")
+
+
+def five_outputs(tmp_path, saved_baseline):
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(5)])
+    return _save(model, tmp_path / "five.keras")
+
+
+def unsafe_lambda(tmp_path, saved_baseline):
+    """A Lambda layer's Python bytecode would run on loading; safe mode refuses it."""
+    model = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Lambda(lambda x: x[:, :10])]
+    )
+    return _save(model, tmp_path / "lambda.keras")
+
+
+MNIST_SHAPES = "an MNIST model maps (None, 28, 28, 1) to (None, 10)"
+
+
+NOT_MNIST_MODELS = [
+    (missing_file, "model file {path} does not exist"),
+    (text_file, "{path} is damaged or not a Keras model (a .keras file is a zip archive"),
+    (truncated_file, "{path} is damaged or not a Keras model (a .keras file is a zip archive"),
+    (color_input, "{path} maps (None, 32, 32, 3) to (None, 10); " + MNIST_SHAPES),
+    (five_outputs, "{path} maps (None, 28, 28, 1) to (None, 5); " + MNIST_SHAPES),
+    (unsafe_lambda, "{path} is not a loadable Keras model ("),
+]
+
+
+@pytest.mark.parametrize("make, message", NOT_MNIST_MODELS, ids=[make.__name__ for make, _ in NOT_MNIST_MODELS])
+def test_load_checked_model_rejects_what_is_not_an_mnist_model(make, message, tmp_path, saved_baseline):
+    path = make(tmp_path, saved_baseline)
+    with pytest.raises(ModelFileError) as error:
+        load_checked_model(path)
+    assert str(error.value).startswith(message.format(path=path))
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("make", [text_file, truncated_file], ids=lambda make: make.__name__)
+def test_a_damaged_model_file_is_not_reported_as_missing(make, tmp_path, saved_baseline):
+    path = make(tmp_path, saved_baseline)
+    with pytest.raises(ModelFileError) as error:
+        load_checked_model(path)
+    assert "not found" not in str(error.value).lower(), str(error.value)
+
+
+def test_a_model_carrying_code_is_refused_by_safe_mode(tmp_path):
+    import keras
+
+    tampered = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(), keras.layers.Dense(10)])
+    path = tmp_path / "tampered.keras"
+    tampered.save(path)
+    with pytest.raises(ModelFileError, match=rf"{path} is not a loadable Keras model \(.*(lambda|safe_mode)"):
+        load_checked_model(path)

@@ -87,7 +87,7 @@ def test_accuracy_box_plot_shows_the_folds_in_percent():
 def test_image_grid_shows_the_first_nine_images_with_labels():
     images = np.random.default_rng(1).integers(0, 256, size=(12, 28, 28, 1), dtype=np.uint8)
     labels = np.arange(12) % 10
-    figure = image_grid(images, labels)
+    figure = image_grid(images, [str(label) for label in labels])
     assert len(figure.axes) == 9
     for index, axes in enumerate(figure.axes):
         [shown] = axes.get_images()

@@ -1,0 +1,41 @@
+"""Cross-validate several variants (models x scalings x learning rates) on the same cached data."""
+
+import itertools
+import time
+from pathlib import Path
+
+from prefect import flow
+
+from flows import parameters as p
+from flows.cross_validate import cross_validate
+from mnist_pipeline import settings
+from tasks.comparison import ComparisonSummary, compare_variants
+
+
+@flow(name="compare")
+@p.described("The study's 'explore improvements': cross-validate every combination and compare them.")
+def compare(
+    models: p.Models = ["baseline", "batchnorm", "deeper"],  # noqa: B006 - Prefect needs literal defaults
+    scalings: p.Scalings = ["unit"],  # noqa: B006
+    learning_rates: p.LearningRates = [0.01],  # noqa: B006
+    folds: p.Folds = 5,
+    epochs: p.Epochs = 10,
+    batch_size: p.BatchSize = 32,
+    limit: p.Limit = None,
+    seed: int = 1,
+    workers: p.Workers = None,
+    runner: p.Runner = "process",
+    data_dir: str | None = None,
+    output_dir: str | None = None,
+) -> ComparisonSummary:
+    output = Path(settings.run_dir("compare", output_dir))
+    variants = {}
+    for model, scaling, learning_rate in itertools.product(models, scalings, learning_rates):
+        name = f"{model}-{scaling}-lr{learning_rate:g}"
+        started = time.perf_counter()
+        summary = cross_validate(
+            model=model, folds=folds, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, scaling=scaling,
+            limit=limit, seed=seed, workers=workers, runner=runner, data_dir=data_dir, output_dir=str(output / name),
+        )
+        variants[name] = (summary, time.perf_counter() - started)
+    return compare_variants(variants, str(output))

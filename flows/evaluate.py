@@ -1,0 +1,23 @@
+"""Evaluate a registered model on the 10,000 test images."""
+
+from prefect import flow
+
+from flows import parameters as p
+from mnist_pipeline import settings
+from tasks.data import download_mnist, normalize_images, reshape_images
+from tasks.evaluation import EvaluationSummary, evaluate_model, report_evaluation
+from tasks.registry import resolve_version
+
+
+@flow(name="evaluate")
+@p.described("Test-set accuracy, loss, confusion matrix and per-class scores of a registered model.")
+def evaluate(
+    model_version: p.ModelVersion = "champion",
+    data_dir: str | None = None,
+    output_dir: str | None = None,
+) -> EvaluationSummary:
+    version = resolve_version(model_version)
+    test = reshape_images(download_mnist(data_dir), "test")
+    scaled = normalize_images(test.images, version.scaling)
+    result = evaluate_model(version, scaled, test.labels)
+    return report_evaluation(version, result, test, str(settings.run_dir("evaluate", output_dir)))

@@ -1,0 +1,38 @@
+"""Retrain, evaluate, and promote the new model only if it is at least as good as the champion."""
+
+from pathlib import Path
+
+from prefect import flow
+
+from flows import parameters as p
+from flows.evaluate import evaluate
+from flows.finalize import finalize
+from mnist_pipeline import settings
+from tasks.registry import Promotion, champion_without_metrics_for, promote_if_better
+
+
+@flow(name="retrain")
+@p.described("Finalize a new model version, evaluate it, and make it champion if it is at least as good.")
+def retrain(
+    model: p.Model = "deeper",
+    epochs: p.Epochs = 10,
+    batch_size: p.BatchSize = 32,
+    learning_rate: p.LearningRate = 0.01,
+    scaling: p.Scaling = "unit",
+    limit: p.Limit = None,
+    seed: int = 1,
+    data_dir: str | None = None,
+    h5: bool = False,
+    tolerance: p.Tolerance = 0.001,
+    output_dir: str | None = None,
+) -> Promotion:
+    output = Path(settings.run_dir("retrain", output_dir))
+    trained = finalize(
+        model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, scaling=scaling, limit=limit,
+        seed=seed, data_dir=data_dir, h5=h5, output_dir=str(output / "finalize"),
+    )
+    evaluation = evaluate(model_version=trained.version, data_dir=data_dir, output_dir=str(output / "evaluate"))
+    stale_champion = champion_without_metrics_for(evaluation.test_data)
+    if stale_champion:
+        evaluate(model_version=stale_champion, data_dir=data_dir, output_dir=str(output / f"evaluate-{stale_champion}"))
+    return promote_if_better(trained.version, tolerance, str(output))
