@@ -14,7 +14,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DIGIT_BOX = 20
 SIDE = 28
 NOISE_FLOOR = 0.2  # ink fainter than this fraction of the strongest stroke is paper texture or noise
-OUTLIER_MASS = 0.01  # a speck or noisy pixel outside the digit holds less than this share of the ink
+OUTLIER_MASS = 0.002  # a speck or noisy pixel outside the digit holds less than this share of the ink
 
 
 class ImageError(ValueError):
