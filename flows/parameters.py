@@ -44,7 +44,7 @@ DESCRIPTIONS = {
     "runner": "process: each fold in its own process (robust for TensorFlow); thread: threads of the flow's process.",
     "retries": "Times a failed fold is trained again within the run (training is deterministic, so off by default).",
     "data_dir": "Folder with the four MNIST IDX files (.gz or raw) or mnist.npz. Empty: $MNIST_DATA_DIR, else download.",
-    "output_dir": "Where results are written. Empty: artifacts/runs/<flow>-<timestamp>/.",
+    "output_dir": "Where results are written. Empty: `artifacts/runs/<flow>-<timestamp>/`.",
     "h5": "Also save the model as final_model.h5, the study's format.",
     "model_version": "Registered model to use: champion, latest or a version such as v0003.",
     "tolerance": "Promote the new version if its test accuracy is at least the champion's minus this (a fraction).",

@@ -35,9 +35,9 @@ def learning_curves(histories: list[dict[str, list[float]]]) -> Figure:
         for index, history in enumerate(histories):
             epochs = np.arange(1, len(history[metric]) + 1)
             first = index == 0
-            axes.plot(epochs, history[metric], color=TRAIN_COLOR, label="train" if first else None)
+            axes.plot(epochs, history[metric], ".-", color=TRAIN_COLOR, label="train" if first else None)
             if f"val_{metric}" in history:
-                axes.plot(epochs, history[f"val_{metric}"], color=VALIDATION_COLOR, label="validation" if first else None)
+                axes.plot(epochs, history[f"val_{metric}"], ".-", color=VALIDATION_COLOR, label="validation" if first else None)
         axes.set_title(title)
         axes.legend()
     accuracy_axes.set_xlabel("epoch")
