@@ -9,7 +9,8 @@ from mnist_pipeline.config import TrainingConfig
 from tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
 from tasks.reporting import CrossValidationSummary, aggregate_folds
 from tasks.splits import split_folds
-from tasks.training import fold_task_runner, train_fold
+from tasks.runners import check_runner_options, fold_task_runner
+from tasks.training import train_fold
 
 
 @flow(name="cross-validate")
@@ -24,6 +25,7 @@ def cross_validate(
     seed: int = 1,
     workers: p.Workers = None,
     runner: p.Runner = "process",
+    dask_address: p.DaskAddress = None,
     data_dir: str | None = None,
     output_dir: str | None = None,
 ) -> CrossValidationSummary:
@@ -43,17 +45,22 @@ def cross_validate(
         seed: Seed for the folds, the subset and weight initialization.
         workers: Folds trained in parallel. Empty: min(folds, CPU cores).
         runner: process: each fold in its own process (robust for TensorFlow); thread: threads
-            of the flow's process.
+            of the flow's process; dask: a Dask cluster (dask_address), else a LocalCluster of
+            worker processes.
+        dask_address: Scheduler of an existing Dask cluster, e.g. tcp://host:8786 (runner=dask
+            only). Its workers need this project installed and must reach the Prefect API and
+            the array cache (MNIST_CACHE_URL). Empty: a LocalCluster of `workers` processes.
         data_dir: Folder with the four MNIST IDX files (.gz or raw) or mnist.npz.
             Empty: $MNIST_DATA_DIR, else download.
         output_dir: Where results are written. Empty: artifacts/runs/cross-validate-<timestamp>/.
     """
+    check_runner_options(runner, dask_address)
     raw = download_mnist(data_dir)
     train = reshape_images(raw, "train", limit, seed)
     splits = split_folds(train.images.shape[0], folds, seed)
     scaled = [normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits]
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    with fold_task_runner(runner, workers or min(folds, settings.available_cores())) as task_runner:
+    with fold_task_runner(runner, workers or min(folds, settings.available_cores()), dask_address) as task_runner:
         results = task_runner.map(
             train_fold,
             {
