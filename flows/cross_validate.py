@@ -6,6 +6,7 @@ from prefect.runtime import flow_run
 from flows import parameters as p
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.parallel import fold_workers
 from tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
 from tasks.reporting import CrossValidationSummary, aggregate_folds
 from tasks.splits import split_folds
@@ -43,7 +44,8 @@ def cross_validate(
         limit: Use a stratified subset of this many training images, for quick runs.
             Empty: all of them.
         seed: Seed for the folds, the subset and weight initialization.
-        workers: Folds trained in parallel. Empty: min(folds, CPU cores).
+        workers: Folds trained in parallel. Empty: the fewest processes that finish the folds
+            soonest on the CPU cores (5 folds on 2 cores: 3, each with one TensorFlow thread).
         runner: process: each fold in its own process (robust for TensorFlow); thread: threads
             of the flow's process; dask: a Dask cluster (dask_address), else a LocalCluster of
             worker processes.
@@ -60,7 +62,7 @@ def cross_validate(
     splits = split_folds(train.images.shape[0], folds, seed)
     scaled = [normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits]
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    with fold_task_runner(runner, workers or min(folds, settings.available_cores()), dask_address) as task_runner:
+    with fold_task_runner(runner, workers or fold_workers(folds, settings.available_cores()), dask_address) as task_runner:
         results = task_runner.map(
             train_fold,
             {

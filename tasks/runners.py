@@ -8,7 +8,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from mnist_pipeline import settings
-from mnist_pipeline.parallel import configure_tensorflow_threads, threads_per_worker
+from mnist_pipeline.parallel import start_fold_worker, threads_per_worker
 
 
 def check_runner_options(runner: str, dask_address: str | None) -> None:
@@ -36,6 +36,6 @@ def fold_task_runner(runner: str, workers: int, dask_address: str | None = None)
             task_runner = ThreadPoolTaskRunner(max_workers=workers)
         else:
             threads = threads_per_worker(settings.available_cores(), workers)
-            task_runner = ProcessPoolTaskRunner(max_workers=workers, initializer=configure_tensorflow_threads, initargs=(threads,))
+            task_runner = ProcessPoolTaskRunner(max_workers=workers, initializer=start_fold_worker, initargs=(threads,))
         with task_runner:
             yield task_runner
