@@ -3,6 +3,7 @@
 import atexit
 import os
 
+
 def fold_workers(folds: int, cores: int) -> int:
     """The fewest worker processes that finish `folds` single-thread folds soonest on `cores` cores.
 
@@ -25,10 +26,12 @@ def threads_per_worker(cores: int, workers: int) -> int:
     """TensorFlow threads per fold when `workers` folds share `cores` cores."""
     return max(1, cores // workers)
 
+
 def configure_tensorflow_threads(intra_op_threads: int) -> None:
     """Cap TensorFlow's threads in this process: it reads these variables when it starts."""
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(intra_op_threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
+
 
 def start_fold_worker(intra_op_threads: int) -> None:
     """Process-pool initializer: cap TensorFlow's threads, and skip the interpreter's teardown at exit.

@@ -64,7 +64,7 @@ def dask_task_runner(address: str | None, workers: int) -> Iterator["DaskTaskRun
     if address:
         task_runner = DaskTaskRunner(address=address)
     else:
-        cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None}
+        cluster = {"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0"}
         task_runner = DaskTaskRunner(cluster_kwargs=cluster)
     with warnings_only("distributed"), task_runner:
         try:
