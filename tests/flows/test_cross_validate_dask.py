@@ -30,7 +30,10 @@ class DaskCluster:
         self.directory = directory
         self.processes: list[subprocess.Popen] = []
         self.workers: list[tuple[subprocess.Popen, Path]] = []
-        scheduler_file = directory / "scheduler.json"
+        self.address = ""
+
+    def start_scheduler(self) -> None:
+        scheduler_file = self.directory / "scheduler.json"
         self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)], "scheduler")
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
@@ -69,6 +72,7 @@ def dask_cluster(tmp_path_factory):
     """One cluster for the module: its workers import Prefect and TensorFlow once."""
     cluster = DaskCluster(tmp_path_factory.mktemp("dask"))
     try:
+        cluster.start_scheduler()
         yield cluster
     finally:
         cluster.stop()
