@@ -25,6 +25,7 @@ def compare(
     seed: int = 1,
     workers: p.Workers = None,
     runner: p.Runner = "process",
+    dask_address: p.DaskAddress = None,
     data_dir: str | None = None,
     output_dir: str | None = None,
 ) -> ComparisonSummary:
@@ -35,7 +36,7 @@ def compare(
         started = time.perf_counter()
         summary = cross_validate(
             model=model, folds=folds, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, scaling=scaling,
-            limit=limit, seed=seed, workers=workers, runner=runner, data_dir=data_dir, output_dir=str(output / name),
+            limit=limit, seed=seed, workers=workers, runner=runner, dask_address=dask_address, data_dir=data_dir, output_dir=str(output / name),
         )
         variants[name] = (summary, time.perf_counter() - started)
     return compare_variants(variants, str(output))

@@ -6,10 +6,12 @@ from prefect.runtime import flow_run
 from flows import parameters as p
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.parallel import fold_workers
 from tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
 from tasks.reporting import CrossValidationSummary, aggregate_folds
+from tasks.runners import check_runner_options, fold_task_runner
 from tasks.splits import split_folds
-from tasks.training import completed_folds, fold_task_runner, train_fold
+from tasks.training import completed_folds, train_fold
 
 
 @flow(name="cross-validate")
@@ -26,15 +28,17 @@ def cross_validate(
     workers: p.Workers = None,
     runner: p.Runner = "process",
     retries: p.Retries = 0,
+    dask_address: p.DaskAddress = None,
     data_dir: str | None = None,
     output_dir: str | None = None,
 ) -> CrossValidationSummary:
+    check_runner_options(runner, dask_address)
     raw = download_mnist(data_dir)
     train = reshape_images(raw, "train", limit, seed)
     splits = split_folds(train.images.shape[0], folds, seed)
     scaled = [normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits]
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    with fold_task_runner(runner, workers or min(folds, settings.available_cores())) as task_runner:
+    with fold_task_runner(runner, workers or fold_workers(folds, settings.available_cores()), dask_address) as task_runner:
         futures = task_runner.map(
             train_fold.with_options(retries=retries),
             {

@@ -18,7 +18,8 @@ LearningRate = Annotated[float, Field(gt=0)]
 Scaling = Literal["unit", "center", "standardize"]
 Limit = Optional[Annotated[int, Field(ge=10)]]
 Workers = Optional[Annotated[int, Field(ge=1)]]
-Runner = Literal["process", "thread"]
+Runner = Literal["process", "thread", "dask"]
+DaskAddress = Optional[Annotated[str, Field(pattern=r"^(\w+://)?\S+:\d+$")]]
 Retries = Annotated[int, Field(ge=0, le=10)]
 ModelVersion = Annotated[str, Field(pattern=r"^(champion|latest|v\d{4,})$")]
 Tolerance = Annotated[float, Field(ge=0, le=1)]
@@ -40,8 +41,13 @@ DESCRIPTIONS = {
     "scalings": "Pixel scalings to compare (unit, center, standardize).",
     "limit": "Use a stratified subset of this many training images, for quick runs. Empty: all of them.",
     "seed": "Seed for the folds, the subset and weight initialization.",
-    "workers": "Folds trained in parallel. Empty: min(folds, CPU cores).",
-    "runner": "process: each fold in its own process (robust for TensorFlow); thread: threads of the flow's process.",
+    "workers": "Folds trained in parallel. Empty: the fewest processes that finish the folds soonest on the CPU "
+    "cores (5 folds on 2 cores: 3, each with one TensorFlow thread).",
+    "runner": "process: each fold in its own process (robust for TensorFlow); thread: threads of the flow's process; "
+    "dask: a Dask cluster (dask_address), else a LocalCluster of worker processes.",
+    "dask_address": "Scheduler of an existing Dask cluster, e.g. tcp://host:8786 (runner=dask only). Its workers need "
+    "this project installed and must reach the Prefect API and the array cache (MNIST_CACHE_URL). Empty: a "
+    "LocalCluster of `workers` processes.",
     "retries": "Times a failed fold is trained again within the run (training is deterministic, so off by default).",
     "data_dir": "Folder with the four MNIST IDX files (.gz or raw) or mnist.npz. Empty: $MNIST_DATA_DIR, else download.",
     "output_dir": "Where results are written. Empty: `artifacts/runs/<flow>-<timestamp>/`.",

@@ -4,8 +4,12 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+from fsspec.core import split_protocol
+
 DATA_DIR_VARIABLE = "MNIST_DATA_DIR"
 ARTIFACTS_DIR_VARIABLE = "MNIST_ARTIFACTS_DIR"
+CACHE_URL_VARIABLE = "MNIST_CACHE_URL"
+LOCAL_PROTOCOLS = (None, "file", "local")
 
 
 def data_dir(override: str | os.PathLike | None = None) -> Path | None:
@@ -18,9 +22,30 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get(ARTIFACTS_DIR_VARIABLE) or "artifacts").expanduser().resolve()
 
 
-def cache_dir() -> Path:
-    """Content-addressed intermediate arrays (`<sha256>.npy`)."""
-    return artifacts_dir() / "cache"
+def cache_url() -> str:
+    """Where content-addressed intermediate arrays (`<sha256>.npy`) are saved.
+
+    $MNIST_CACHE_URL: a local path, or an fsspec URL that every worker can reach (s3://bucket/prefix
+    with s3fs installed, gcs://... with gcsfs, ...); a local one is returned as an absolute path.
+    Default: artifacts/cache.
+    """
+    value = os.environ.get(CACHE_URL_VARIABLE)
+    if not value:
+        return str(artifacts_dir() / "cache")
+    protocol, path = split_protocol(value)
+    if protocol in LOCAL_PROTOCOLS:
+        return str(Path(path).expanduser().resolve())
+    return value.rstrip("/")
+
+
+def is_remote(location: str) -> bool:
+    """Whether `location` is a URL of a filesystem other than the local one."""
+    return split_protocol(location)[0] not in LOCAL_PROTOCOLS
+
+
+def fetch_dir() -> Path:
+    """Local copies of arrays fetched from a remote cache URL, named by their digest."""
+    return artifacts_dir() / "fetched"
 
 
 def models_dir() -> Path:

@@ -1,7 +1,6 @@
 """Index arrays that select rows: cross-validation folds and stratified subsets. No copies."""
 
 import numpy as np
-from sklearn.model_selection import KFold
 
 
 def kfold_indices(n_samples: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -10,6 +9,8 @@ def kfold_indices(n_samples: int, folds: int, seed: int) -> list[tuple[np.ndarra
         raise ValueError(f"folds must be >= 2, got folds={folds}")
     if n_samples < folds:
         raise ValueError(f"folds must be <= the number of images ({n_samples}), got folds={folds}")
+    from sklearn.model_selection import KFold  # not at the top: fold processes import this module too
+
     splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.empty((n_samples, 0))))
 

@@ -55,7 +55,7 @@ def array_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     payload = {
         "task": context.task.name,
         "code": code_version(),
-        "cache": str(settings.cache_dir()),
+        "cache": settings.cache_url(),
         "parameters": {name: _small(value) for name, value in parameters.items()},
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()

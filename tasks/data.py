@@ -67,7 +67,7 @@ def download_mnist(data_dir: str | None = None) -> MnistArrays:
         source, data = mnist.KERAS_URL, mnist.read_npz(path)
     dataset = mnist.identify(data, source)
     get_run_logger().info("Read %s from %s: %d train, %d test images", dataset, source, len(data.train_images), len(data.test_images))
-    cache = settings.cache_dir()
+    cache = settings.cache_url()
     return MnistArrays(dataset=dataset, **{name: save_array(array, cache) for name, array in data._asdict().items()})
 
 
@@ -79,7 +79,7 @@ def reshape_images(raw: MnistArrays, split: Literal["train", "test"] = "train", 
     if limit is not None:
         index = stratified_subset(labels, limit, seed)
         images, labels = images[index], labels[index]
-    cache = settings.cache_dir()
+    cache = settings.cache_url()
     return LabeledImages(
         images=save_array(preprocessing.add_channel_axis(images), cache),
         labels=save_array(preprocessing.one_hot(labels), cache),
@@ -94,4 +94,4 @@ def fit_scaling(images: ArrayHandle, scaling: str, fit_index: np.ndarray | None 
 
 @task(**CACHED_RESULTS)
 def normalize_images(images: ArrayHandle, stats: ScalingStats) -> ScaledImages:
-    return ScaledImages(images=save_array(preprocessing.apply_scaling(images.open(), stats), settings.cache_dir()), stats=stats)
+    return ScaledImages(images=save_array(preprocessing.apply_scaling(images.open(), stats), settings.cache_url()), stats=stats)

@@ -1,25 +1,17 @@
-"""The per-fold training task, and the task runners that run folds in parallel."""
+"""The per-fold training task."""
 
 import os
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Literal
 
 import numpy as np
-from prefect import get_client, get_run_logger, task
-from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect import get_run_logger, task
 from pydantic import BaseModel
 
-from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.preprocessing import ScalingStats
 from tasks.caching import CACHED_RESULTS
 from tasks.data import ScaledImages
-
-Runner = Literal["process", "thread"]
 
 
 class FoldResult(BaseModel):
@@ -90,28 +82,3 @@ def completed_folds(futures) -> list[FoldResult]:
             "run again with the same parameters to train only the others"
         )
     return [future.result() for future in futures]
-
-
-def configure_worker(intra_op_threads: int) -> None:
-    """Process-pool initializer: cap TensorFlow's threads before it runs its first operation."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(intra_op_threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-
-
-@contextmanager
-def fold_task_runner(runner: Runner, workers: int) -> Iterator[TaskRunner]:
-    """A started runner for folds: processes (the default) share the cores among TensorFlow's threads.
-
-    Worker processes report to the flow's own API: without PREFECT_API_URL each would otherwise
-    start a temporary server of its own.
-    """
-    if runner == "thread":
-        task_runner = ThreadPoolTaskRunner(max_workers=workers)
-    else:
-        threads = max(1, settings.available_cores() // workers)
-        task_runner = ProcessPoolTaskRunner(max_workers=workers, initializer=configure_worker, initargs=(threads,))
-    with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
-        with task_runner:
-            yield task_runner

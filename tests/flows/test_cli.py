@@ -28,6 +28,7 @@ def cli(*arguments, tmp_path, timeout=240):
         (["--learning-rate", "fast"], "invalid --learning-rate 'fast': Input should be a valid number"),
         (["--limit", "5"], "invalid --limit '5': Input should be greater than or equal to 10"),
         (["--runner", "gpu"], "invalid --runner 'gpu'"),
+        (["--runner", "dask", "--dask-address", "scheduler"], "invalid --dask-address 'scheduler': String should match pattern"),
     ],
 )
 def test_bad_values_are_reported_in_one_line_before_anything_runs(arguments, message, capsys, artifacts_dir):

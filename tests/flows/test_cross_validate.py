@@ -98,6 +98,10 @@ def _arrays_with_dtype(artifacts_dir, dtype, ndim):
             yield path
 
 
+def _is_scaled_images(array):
+    return array.dtype == np.float32 and array.ndim == 4
+
+
 def test_thread_runner_trains_in_the_flow_process(prefect_server, artifacts_dir, quick, tmp_path):
     summary, states, _ = run(**quick, runner="thread", output_dir=str(tmp_path / "out"))
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -119,3 +123,29 @@ def test_bad_parameters_are_refused_before_any_task_runs(prefect_server, artifac
 def test_limit_larger_than_the_data_fails_naming_limit(prefect_server, artifacts_dir, quick):
     with pytest.raises(ValueError, match=r"limit must be between 10 and \d+ .*got limit=10000000"):
         cross_validate(**{**quick, "limit": 10_000_000})
+
+
+def test_a_remote_cache_url_holds_the_arrays_and_is_reused(prefect_server, artifacts_dir, quick, tmp_path, monkeypatch):
+    """MNIST_CACHE_URL as an fsspec URL (memory:// stands in for s3:// here; threads share it)."""
+    import fsspec
+
+    url = f"memory://mnist-cache-{tmp_path.name}"
+    monkeypatch.setenv("MNIST_CACHE_URL", url)
+    memory = fsspec.filesystem("memory")
+    try:
+        summary, states, _ = run(**quick, runner="thread", output_dir=str(tmp_path / "first"))
+        assert summary.n == 2 and states["train_fold"] == ["Completed", "Completed"]
+        remote = {path.rsplit("/", 1)[1] for path in memory.ls(url, detail=False)}
+        assert remote and remote == {path.name for path in (artifacts_dir / "fetched").iterdir()}
+        assert not (artifacts_dir / "cache").exists()
+
+        _, states, _ = run(**quick, runner="thread", output_dir=str(tmp_path / "second"))
+        assert {state for name in DATA_TASKS for state in states[name]} == {"Cached"}
+
+        scaled = next(name for name in remote if _is_scaled_images(np.load(artifacts_dir / "fetched" / name, mmap_mode="r")))
+        memory.rm(f"{url}/{scaled}")
+        _, states, _ = run(**quick, runner="thread", output_dir=str(tmp_path / "third"))
+        assert "Completed" in states["normalize_images"]
+        assert memory.exists(f"{url}/{scaled}")
+    finally:
+        memory.rm(url, recursive=True)

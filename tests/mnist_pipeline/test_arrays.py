@@ -98,3 +98,67 @@ def test_replacement_by_another_file_after_a_successful_open_is_detected(tmp_pat
     os.replace(impostor.path, handle.path)  # same size, different content and inode
     with pytest.raises(CorruptArrayError, match="corrupt"):
         handle.open()
+
+
+@pytest.fixture
+def remote(monkeypatch, tmp_path):
+    """An fsspec memory:// cache URL, and this process's local folder for fetched copies."""
+    import fsspec
+
+    monkeypatch.setenv("MNIST_ARTIFACTS_DIR", str(tmp_path / "artifacts"))
+    url = f"memory://cache-{tmp_path.name}"
+    yield url, tmp_path / "artifacts" / "fetched"
+    fsspec.filesystem("memory").rm(url, recursive=True)
+
+
+def test_an_array_saved_to_a_url_is_fetched_once_by_digest_then_memory_mapped(remote):
+    import fsspec
+
+    url, fetched = remote
+    array = np.arange(3000, dtype=np.float32).reshape(3, 1000)
+    handle = save_array(array, url)
+    assert handle.path == f"{url}/{handle.sha256}.npy"
+    assert fsspec.filesystem("memory").exists(handle.path)
+    (fetched / f"{handle.sha256}.npy").unlink()  # as on a worker that has never seen it
+
+    loaded = handle.open()
+    assert isinstance(loaded, np.memmap) and not loaded.flags.writeable
+    np.testing.assert_array_equal(loaded, array)
+    assert sorted(path.name for path in fetched.iterdir()) == [f"{handle.sha256}.npy"]
+    fsspec.filesystem("memory").rm(handle.path)
+    np.testing.assert_array_equal(handle.open(), array)  # the local copy: not fetched again
+
+
+def test_a_damaged_local_copy_is_fetched_again(remote):
+    url, fetched = remote
+    handle = save_array(np.arange(1000, dtype=np.int64), url)
+    _flip_last_bytes(fetched / f"{handle.sha256}.npy")
+    np.testing.assert_array_equal(handle.open(), np.arange(1000))
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "delete"])
+def test_a_damaged_remote_array_raises_naming_the_url(remote, damage):
+    import fsspec
+
+    url, fetched = remote
+    handle = save_array(np.arange(1000, dtype=np.int64), url)
+    (fetched / f"{handle.sha256}.npy").unlink()
+    memory = fsspec.filesystem("memory")
+    if damage == "delete":
+        memory.rm(handle.path)
+    else:
+        memory.pipe(handle.path, memory.cat(handle.path)[:-8] + b"\xff" * 8)
+    with pytest.raises(CorruptArrayError, match="missing" if damage == "delete" else "corrupt") as error:
+        handle.open()
+    assert handle.path in str(error.value)
+
+
+def test_verify_notices_a_deleted_remote_array_even_with_a_local_copy(remote):
+    import fsspec
+
+    url, _ = remote
+    handle = save_array(np.arange(10), url)
+    handle.verify()
+    fsspec.filesystem("memory").rm(handle.path)
+    with pytest.raises(CorruptArrayError, match=f"{handle.path} is missing"):
+        handle.verify()

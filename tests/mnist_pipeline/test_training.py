@@ -1,11 +1,14 @@
+import gc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mnist_pipeline.arrays import save_array
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.preprocessing import add_channel_axis, apply_scaling, fit_scaling, one_hot
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.splits import kfold_indices
 from mnist_pipeline.training import fit_and_validate
 
 SUBSET = Path(__file__).parents[1] / "data" / "mnist-first-1000"
@@ -64,3 +67,30 @@ def test_different_seed_gives_a_different_history(arrays, run):
 def test_config_rejects_non_positive_settings(field, value):
     with pytest.raises(ValueError, match=field):
         TrainingConfig(**{field: value})
+
+
+def anonymous_memory() -> int:
+    """Bytes of this process's private memory (not the pages of memory-mapped files)."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) * 1024 for line in status if line.startswith("RssAnon:"))
+
+
+def test_training_fold_after_fold_keeps_no_copy_of_the_data(tmp_path):
+    """A fold worker trains several folds on memory-mapped arrays, as train_fold does: the fold's
+    rows are copied for that fold only, so memory must not grow by such a copy per fold."""
+    rng = np.random.default_rng(0)
+    images = save_array(rng.random((15_000, 28, 28, 1), dtype=np.float32), tmp_path).open()
+    labels = save_array(one_hot(rng.integers(0, 10, 15_000)), tmp_path).open()
+    folds = kfold_indices(len(images), 5, seed=1)[:4]
+    config = TrainingConfig(epochs=1, batch_size=32)
+    after_each_fold = []
+    for fold, (train_index, validation_index) in enumerate(folds, start=1):
+        x_train, y_train = images[train_index], labels[train_index]
+        x_val, y_val = images[validation_index], labels[validation_index]
+        fit_and_validate(config, x_train, y_train, x_val, y_val, seed=fold)
+        copy_size = x_train.nbytes + x_val.nbytes
+        del x_train, y_train, x_val, y_val
+        gc.collect()
+        after_each_fold.append(anonymous_memory())
+    growth_per_fold = (after_each_fold[-1] - after_each_fold[0]) / (len(folds) - 1)
+    assert growth_per_fold < copy_size / 2, f"memory grew by {growth_per_fold / 2**20:.0f} MB per fold"

@@ -1,0 +1,40 @@
+"""The task runners that train folds in parallel: processes (default), threads, or a Dask cluster."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prefect import get_client
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+
+from mnist_pipeline import settings
+from mnist_pipeline.parallel import start_fold_worker, threads_per_worker
+
+
+def check_runner_options(runner: str, dask_address: str | None) -> None:
+    if dask_address and runner != "dask":
+        raise ValueError(f"dask_address is only used with runner='dask', got runner={runner!r}; add --runner dask or drop --dask-address")
+
+
+@contextmanager
+def fold_task_runner(runner: str, workers: int, dask_address: str | None = None) -> Iterator[TaskRunner]:
+    """A started runner for folds: processes (the default) share the cores among TensorFlow's threads.
+
+    `dask`: an existing Dask scheduler at `dask_address`, else a LocalCluster of `workers` processes.
+    Workers report to the flow's own API: without PREFECT_API_URL each would otherwise start a
+    temporary server of its own.
+    """
+    with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
+        if runner == "dask":
+            from tasks.dask_cluster import dask_task_runner  # distributed loads only when asked for
+
+            with dask_task_runner(dask_address, workers) as task_runner:
+                yield task_runner
+            return
+        if runner == "thread":
+            task_runner = ThreadPoolTaskRunner(max_workers=workers)
+        else:
+            threads = threads_per_worker(settings.available_cores(), workers)
+            task_runner = ProcessPoolTaskRunner(max_workers=workers, initializer=start_fold_worker, initargs=(threads,))
+        with task_runner:
+            yield task_runner

@@ -1,0 +1,27 @@
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from mnist_pipeline import settings
+from tasks.dask_cluster import TensorFlowThreads
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS", raising=False)
+
+
+def worker(address: str, nthreads: int = 1):
+    return SimpleNamespace(address=address, state=SimpleNamespace(nthreads=nthreads))
+
+
+def test_a_worker_gets_the_threads_computed_for_its_host():
+    TensorFlowThreads({"10.0.0.5": 4, "10.0.0.6": 1}).setup(worker("tcp://10.0.0.5:40123"))
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "4" and os.environ["TF_NUM_INTEROP_THREADS"] == "1"
+
+
+def test_a_worker_on_a_host_that_joined_later_shares_its_own_cores_among_its_threads():
+    TensorFlowThreads({"10.0.0.5": 4}).setup(worker("tcp://10.0.0.9:40123", nthreads=2))
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == str(max(1, settings.available_cores() // 2))
