@@ -14,6 +14,10 @@ PREFECT_SERVER_URL ?= http://$(PREFECT_HOST):$(PREFECT_PORT)
 # prefect.yaml's deployments run on this process work pool.
 WORK_POOL := mnist-pool
 
+# The end-to-end test drives Debian's Chromium through Playwright (which downloads no browser here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
 .PHONY: install run test bench clean server deploy worker
 
 install: $(INSTALLED)
@@ -30,8 +34,12 @@ run: install
 	$(BIN)/mnist-pipeline cv --model deeper
 	$(BIN)/mnist-pipeline retrain --model deeper
 
-test: install
+test: install $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 # The UI asks PREFECT_UI_API_URL for its data: the address browsers reach the server at.
 server: export PREFECT_UI_API_URL ?= $(PREFECT_SERVER_URL)/api
