@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib import pyplot  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 TRAIN_COLOR = "blue"
 VALIDATION_COLOR = "orange"
@@ -41,6 +42,7 @@ def learning_curves(histories: list[dict[str, list[float]]]) -> Figure:
         axes.set_title(title)
         axes.legend()
     accuracy_axes.set_xlabel("epoch")
+    accuracy_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     return figure
 
@@ -48,6 +50,7 @@ def learning_curves(histories: list[dict[str, list[float]]]) -> Figure:
 def accuracy_box_plot(accuracies: list[float]) -> Figure:
     figure = box_plots({"folds": accuracies})
     figure.axes[0].set_title("Cross-validation accuracy")
+    figure.tight_layout()
     return figure
 
 
