@@ -13,12 +13,17 @@ def mnist_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def prefect_server():
-    """One temporary Prefect server (SQLite, temporary PREFECT_HOME) shared by the session's tests."""
+def prefect_server(tmp_path_factory):
+    """One temporary Prefect server (SQLite) shared by the session's tests, with result records kept
+    in a folder of this session: a record from an earlier session must not make a task Cached."""
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
-        yield
+    storage = tmp_path_factory.mktemp("prefect-results")
+    with pytest.MonkeyPatch.context() as patch, temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}):
+        patch.setenv("PREFECT_LOCAL_STORAGE_PATH", str(storage))
+        with prefect_test_harness(server_startup_timeout=90):
+            yield
 
 
 @pytest.fixture

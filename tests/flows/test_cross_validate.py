@@ -1,5 +1,6 @@
 import json
 import os
+import uuid
 
 import numpy as np
 import pytest
@@ -129,7 +130,7 @@ def test_a_remote_cache_url_holds_the_arrays_and_is_reused(prefect_server, artif
     """MNIST_CACHE_URL as an fsspec URL (memory:// stands in for s3:// here; threads share it)."""
     import fsspec
 
-    url = f"memory://mnist-cache-{tmp_path.name}"
+    url = f"memory://mnist-cache-{uuid.uuid4().hex}"
     monkeypatch.setenv("MNIST_CACHE_URL", url)
     memory = fsspec.filesystem("memory")
     try:
