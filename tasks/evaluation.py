@@ -46,17 +46,18 @@ def report_evaluation(model_version: ModelVersion, result: dict, test: LabeledIm
     output = Path(output_dir)
     images = test.images.open()
     digits = np.argmax(test.labels.open(), axis=1)
-    predicted = np.asarray(result.pop("predicted"))
+    predicted = np.asarray(result["predicted"])
+    metrics = {name: value for name, value in result.items() if name != "predicted"}
     wrong = np.flatnonzero(predicted != digits)[:9]
     figures = {
-        "confusion_matrix.png": reports.png_bytes(reports.confusion_matrix_figure(np.asarray(result["confusion_matrix"]))),
+        "confusion_matrix.png": reports.png_bytes(reports.confusion_matrix_figure(np.asarray(metrics["confusion_matrix"]))),
         "misclassified.png": reports.png_bytes(
             reports.image_grid(images[wrong], [f"true {digits[i]}, predicted {predicted[i]}" for i in wrong])
         ),
     }
     for name, png in figures.items():
         files.write_bytes(output / name, png)
-    files.write_json(output / "metrics.json", {"version": version, **result})
+    files.write_json(output / "metrics.json", {"version": version, **metrics})
 
     test_data = test.images.sha256
     Registry(settings.models_dir()).update_metadata(
@@ -64,7 +65,7 @@ def report_evaluation(model_version: ModelVersion, result: dict, test: LabeledIm
     )
     create_table_artifact(
         [{"digit": row["digit"], **{k: round(row[k], 4) for k in ("precision", "recall", "f1")}, "support": row["support"]}
-         for row in result["per_class"]],
+         for row in metrics["per_class"]],
         key="test-per-class",
         description=f"per-class test metrics of {version}",
     )
