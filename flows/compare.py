@@ -19,7 +19,7 @@ def compare(
     scalings: p.Scalings = ["unit"],  # noqa: B006
     learning_rates: p.LearningRates = [0.01],  # noqa: B006
     folds: p.Folds = 5,
-    epochs: p.Epochs = 10,
+    epochs: p.Epochs = None,
     batch_size: p.BatchSize = 32,
     limit: p.Limit = None,
     seed: int = 1,

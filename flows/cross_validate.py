@@ -19,7 +19,7 @@ from tasks.training import completed_folds, train_fold
 def cross_validate(
     model: p.Model = "baseline",
     folds: p.Folds = 5,
-    epochs: p.Epochs = 10,
+    epochs: p.Epochs = None,
     batch_size: p.BatchSize = 32,
     learning_rate: p.LearningRate = 0.01,
     scaling: p.Scaling = "unit",
@@ -51,4 +51,5 @@ def cross_validate(
             },
         )
         results = completed_folds(futures)
-    return aggregate_folds(results, flow_run.parameters, train, str(settings.run_dir("cross-validate", output_dir)))
+    parameters = {**flow_run.parameters, **config.model_dump()}  # epochs as trained when left empty
+    return aggregate_folds(results, parameters, train, str(settings.run_dir("cross-validate", output_dir)))

@@ -14,7 +14,7 @@ from tasks.models import FinalizeSummary, register_model, train_final_model
 @p.described("Train the chosen model on all training images and save it as the registry's next version.")
 def finalize(
     model: p.Model = "deeper",
-    epochs: p.Epochs = 10,
+    epochs: p.Epochs = None,
     batch_size: p.BatchSize = 32,
     learning_rate: p.LearningRate = 0.01,
     scaling: p.Scaling = "unit",
@@ -29,4 +29,5 @@ def finalize(
     scaled = normalize_images(train.images, fit_scaling(train.images, scaling))
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     trained = train_final_model(scaled, train.labels, config)
-    return register_model(trained, raw, scaled, flow_run.parameters, h5, str(settings.run_dir("finalize", output_dir)))
+    parameters = {**flow_run.parameters, **config.model_dump()}  # epochs as trained when left empty
+    return register_model(trained, raw, scaled, parameters, h5, str(settings.run_dir("finalize", output_dir)))

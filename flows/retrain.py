@@ -15,7 +15,7 @@ from tasks.registry import Promotion, champion_without_metrics_for, promote_if_b
 @p.described("Finalize a new model version, evaluate it, and make it champion if it is at least as good.")
 def retrain(
     model: p.Model = "deeper",
-    epochs: p.Epochs = 10,
+    epochs: p.Epochs = None,
     batch_size: p.BatchSize = 32,
     learning_rate: p.LearningRate = 0.01,
     scaling: p.Scaling = "unit",

@@ -1,5 +1,6 @@
 """Training one model on arrays, with per-epoch progress reported to a callback."""
 
+import math
 import time
 from collections.abc import Callable
 
@@ -7,7 +8,7 @@ import keras
 import numpy as np
 
 from mnist_pipeline.config import TrainingConfig
-from mnist_pipeline.models import build_model, compile_model
+from mnist_pipeline.models import COSINE_DECAY, build_model, compile_model
 
 
 class EpochReporter(keras.callbacks.Callback):
@@ -49,7 +50,9 @@ def train_model(
 ) -> tuple[keras.Model, dict[str, list[float]], float]:
     """Train a fresh model (validating after every epoch if given data): (model, history, seconds)."""
     keras.utils.set_random_seed(config.seed if seed is None else seed)
-    model = compile_model(build_model(config.model), config.learning_rate)
+    steps = config.epochs * math.ceil(len(x_train) / config.batch_size)
+    decay_steps = steps if config.model in COSINE_DECAY else None
+    model = compile_model(build_model(config.model), config.learning_rate, decay_steps=decay_steps)
     started = time.perf_counter()
     history = model.fit(
         x_train,

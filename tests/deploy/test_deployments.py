@@ -30,7 +30,8 @@ def test_every_flow_is_deployed_with_a_described_bounded_form(stack):
             if name in ("model", "scaling", "runner"):
                 assert schema["enum"], f"{deployment.name}: {name} should be a dropdown"
     form = stack.deployment("cross-validate").parameter_openapi_schema["properties"]
-    assert form["folds"]["minimum"] == 2 and form["epochs"]["minimum"] == 1
+    assert form["folds"]["minimum"] == 2 and form["epochs"]["anyOf"][0]["minimum"] == 1
+    assert form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved"]
     assert form["learning_rate"]["exclusiveMinimum"] == 0
     assert form["limit"]["anyOf"][0]["minimum"] == 10
 

@@ -24,7 +24,7 @@ def cli(*arguments, tmp_path, timeout=240):
     [
         (["--folds", "1"], "invalid --folds '1': Input should be greater than or equal to 2"),
         (["--folds", "five"], "invalid --folds 'five': Input should be a valid integer"),
-        (["--model", "resnet"], "invalid --model 'resnet': Input should be 'baseline', 'batchnorm' or 'deeper'"),
+        (["--model", "resnet"], "invalid --model 'resnet': Input should be 'baseline', 'batchnorm', 'deeper' or 'improved'"),
         (["--learning-rate", "fast"], "invalid --learning-rate 'fast': Input should be a valid number"),
         (["--limit", "5"], "invalid --limit '5': Input should be greater than or equal to 10"),
         (["--runner", "gpu"], "invalid --runner 'gpu'"),
@@ -72,7 +72,7 @@ def test_missing_data_directory_fails_in_one_line_without_traceback(tmp_path):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["compare", "--models", "baseline,resnet"], "invalid --models 'resnet': Input should be 'baseline', 'batchnorm' or 'deeper'"),
+        (["compare", "--models", "baseline,resnet"], "invalid --models 'resnet': Input should be 'baseline', 'batchnorm', 'deeper' or 'improved'"),
         (["compare", "--learning-rates", "0.01,-1"], "invalid --learning-rates '-1': Input should be greater than 0"),
         (["evaluate", "--model-version", "best"], "invalid --model-version 'best': String should match pattern"),
         (["retrain", "--tolerance", "2"], "invalid --tolerance '2': Input should be less than or equal to 1"),

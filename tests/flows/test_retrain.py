@@ -1,9 +1,14 @@
 import json
 
+import numpy as np
 import pytest
 from prefect.exceptions import ParameterTypeError
 
+from PIL import Image
+
+from flows.predict import predict
 from flows.retrain import retrain
+from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.registry import Registry
 from tests.flows.conftest import flow_run_artifacts
 
@@ -42,6 +47,28 @@ def test_a_champion_without_comparable_metrics_is_evaluated_before_the_compariso
     assert (tmp_path / "second" / "evaluate-v0001" / "metrics.json").is_file()
     assert registry.metadata("v0001")["test_metrics"]["accuracy"] > 0
     assert second.promoted  # the same seeded training: equal accuracy
+
+
+def test_the_improved_preset_retrains_and_predicts_like_the_study_s_models(prefect_server, artifacts_dir, mnist_dir, tmp_path):
+    promotion = retrain(model="improved", limit=300, epochs=1, h5=True, data_dir=str(mnist_dir), output_dir=str(tmp_path / "retrain"))
+    assert (promotion.version, promotion.promoted) == ("v0001", True)
+    metadata = Registry(artifacts_dir / "models").metadata("v0001")
+    assert metadata["parameters"]["model"] == "improved" and metadata["test_metrics"]["accuracy"] > 0.1
+
+    digits = read_directory(mnist_dir).test_images[:3]
+    for index, digit in enumerate(digits):
+        Image.fromarray(digit).save(tmp_path / f"{index}.png")
+    summary = predict(images=[str(tmp_path / f"{index}.png") for index in range(3)], output_dir=str(tmp_path / "predict"))
+    assert summary.version == "v0001" and len(summary.predictions) == 3
+    assert all(0 <= result["digit"] <= 9 and sum(result["probabilities"]) == pytest.approx(1, abs=1e-4) for result in summary.predictions)
+
+    import keras
+
+    folder = artifacts_dir / "models" / "v0001"
+    x = digits[..., None].astype(np.float32) / 255
+    from_keras = keras.saving.load_model(folder / "model.keras").predict(x, verbose=0)
+    np.testing.assert_allclose(keras.saving.load_model(folder / "final_model.h5").predict(x, verbose=0), from_keras, rtol=1e-5, atol=1e-6)
+    assert [result["digit"] for result in summary.predictions] == list(from_keras.argmax(axis=1))
 
 
 @pytest.mark.parametrize("bad", [{"tolerance": -0.1}, {"tolerance": 2}, {"epochs": 0}])

@@ -2,7 +2,9 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_pipeline.models import MODEL_NAMES, ModelFileError, build_model, compile_model, load_checked_model
+from mnist_pipeline.models import MODEL_NAMES, ModelFileError, augmentation, build_model, compile_model, load_checked_model
+
+STUDY_MODELS = ("baseline", "batchnorm", "deeper")
 
 # Parameter counts, by hand. A 3x3 convolution with c_in inputs and f filters has 9*c_in*f + f
 # parameters; a dense layer with i inputs and u units has i*u + u; BatchNormalization has 4 per
@@ -16,6 +18,10 @@ BN_MOVING = 2 * 32 + 2 * 100  # 264 (moving mean and variance)
 # deeper: 13x13x32 -conv64-> 11x11x64 -conv64-> 9x9x64, pooled (floor) to 4x4x64 = 1,024
 DEEPER = CONV32 + (9 * 32 * 64 + 64) + (9 * 64 * 64 + 64) + (4 * 4 * 64 * 100 + 100) + OUTPUT
 # = 320 + 18,496 + 36,928 + 102,500 + 1,010 = 159,254
+# improved: 28 -conv32-> 26 -conv32-> 24, pooled to 12x12x32 -conv64-> 10 -conv64-> 8, pooled to 4x4x64 = 1,024
+IMPROVED = CONV32 + (9 * 32 * 32 + 32) + (9 * 32 * 64 + 64) + (9 * 64 * 64 + 64) + (1024 * 128 + 128) + (128 * 10 + 10)
+# = 320 + 9,248 + 18,496 + 36,928 + 131,200 + 1,290 = 197,482
+IMPROVED_BN = 2 * (32 + 32 + 64 + 64 + 128)  # 640 trainable, and as many moving statistics
 
 
 def _count(weights) -> int:
@@ -24,7 +30,12 @@ def _count(weights) -> int:
 
 @pytest.mark.parametrize(
     "name, trainable, non_trainable",
-    [("baseline", BASELINE, 0), ("batchnorm", BASELINE + BN_TRAINABLE, BN_MOVING), ("deeper", DEEPER, 0)],
+    [
+        ("baseline", BASELINE, 0),
+        ("batchnorm", BASELINE + BN_TRAINABLE, BN_MOVING),
+        ("deeper", DEEPER, 0),
+        ("improved", IMPROVED + IMPROVED_BN, IMPROVED_BN),
+    ],
 )
 def test_parameter_counts(name, trainable, non_trainable):
     model = build_model(name)
@@ -46,6 +57,13 @@ def test_hand_counts_match_the_study():
             ["Conv2D", "BatchNormalization", "MaxPooling2D", "Flatten", "Dense", "BatchNormalization", "Dense"],
         ),
         ("deeper", ["Conv2D", "MaxPooling2D", "Conv2D", "Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"]),
+        (
+            "improved",
+            ["RandomRotation", "RandomZoom", "RandomTranslation"]
+            + ["Conv2D", "BatchNormalization"] * 2 + ["MaxPooling2D", "Dropout"]
+            + ["Conv2D", "BatchNormalization"] * 2 + ["MaxPooling2D", "Dropout"]
+            + ["Flatten", "Dense", "BatchNormalization", "Dropout", "Dense"],
+        ),
     ],
 )
 def test_layer_structure(name, layers):
@@ -56,7 +74,7 @@ def test_layer_structure(name, layers):
     assert model.output_shape == (None, 10)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", STUDY_MODELS)
 def test_activations_and_initializers(name):
     model = build_model(name)
     *hidden, output = [layer for layer in model.layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
@@ -83,6 +101,32 @@ def test_predictions_are_probability_distributions(name):
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+def test_improved_uses_the_study_s_activations_and_initializers():
+    *hidden, output = [layer for layer in build_model("improved").layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    assert all(layer.activation is keras.activations.relu for layer in hidden)
+    assert all(isinstance(layer.kernel_initializer, keras.initializers.HeUniform) for layer in hidden)
+    assert output.activation is keras.activations.softmax
+
+
+def test_augmentation_moves_digits_in_training_only():
+    images = np.zeros((8, 28, 28, 1), dtype=np.float32)
+    images[:, 10:18, 12:16] = 1.0  # a bar in the middle, on background
+    augment = keras.Sequential([keras.Input((28, 28, 1)), *augmentation()])
+    np.testing.assert_array_equal(augment(images, training=False).numpy(), images)
+    moved = augment(images, training=True).numpy()
+    assert moved.shape == images.shape
+    assert not np.allclose(moved, images)
+    assert len({moved[i].tobytes() for i in range(len(moved))}) == len(moved)  # each image its own transform
+    corners = moved[:, [0, 0, -1, -1], [0, -1, 0, -1]]
+    np.testing.assert_array_equal(corners, 0.0)  # the border is filled with background, not the digit
+
+
+def test_improved_predicts_deterministically_at_inference():
+    images = np.random.default_rng(1).random((4, 28, 28, 1), dtype=np.float32)
+    model = build_model("improved")
+    np.testing.assert_array_equal(model(images, training=False).numpy(), model(images, training=False).numpy())
+
+
 def test_num_classes_sets_the_output_width():
     assert build_model("deeper", num_classes=4).output_shape == (None, 4)
 
@@ -96,6 +140,15 @@ def test_compile_model_uses_sgd_with_momentum_and_cross_entropy():
     assert model.loss == "categorical_crossentropy"
 
 
+def test_compile_model_with_decay_steps_decays_the_rate_to_zero_along_a_cosine():
+    optimizer = compile_model(build_model("baseline"), learning_rate=0.02, decay_steps=100).optimizer
+    rates = []
+    for step in (0, 50, 100, 150):
+        optimizer.iterations.assign(step)
+        rates.append(float(optimizer.learning_rate))
+    assert rates == pytest.approx([0.02, 0.01, 0.0, 0.0], abs=1e-7)
+
+
 def test_compile_model_defaults_to_the_study_s_learning_rate():
     model = compile_model(build_model("baseline"))
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
@@ -103,7 +156,7 @@ def test_compile_model_defaults_to_the_study_s_learning_rate():
 
 @pytest.mark.parametrize("name", ["nope", "Baseline", ""])
 def test_unknown_model_raises_naming_it(name):
-    with pytest.raises(ValueError, match="model must be one of baseline, batchnorm, deeper") as error:
+    with pytest.raises(ValueError, match="model must be one of baseline, batchnorm, deeper, improved") as error:
         build_model(name)
     assert f"model={name!r}" in str(error.value)
 

@@ -9,7 +9,7 @@ from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.preprocessing import add_channel_axis, apply_scaling, fit_scaling, one_hot
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.splits import kfold_indices
-from mnist_pipeline.training import fit_and_validate
+from mnist_pipeline.training import fit_and_validate, train_model
 
 SUBSET = Path(__file__).parents[1] / "data" / "mnist-first-1000"
 EPOCHS = 2
@@ -67,6 +67,23 @@ def test_different_seed_gives_a_different_history(arrays, run):
 def test_config_rejects_non_positive_settings(field, value):
     with pytest.raises(ValueError, match=field):
         TrainingConfig(**{field: value})
+
+
+@pytest.mark.parametrize("model, final_rate", [("baseline", 0.02), ("improved", 0.0)])
+def test_improved_decays_its_learning_rate_over_the_run_while_the_study_s_models_keep_it(arrays, model, final_rate):
+    x, y, _, _ = arrays
+    config = TrainingConfig(model=model, epochs=2, batch_size=64, learning_rate=0.02)
+    trained, history, _ = train_model(config, x, y)
+    optimizer = trained.optimizer
+    assert int(optimizer.iterations) == 2 * 4  # 240 images in batches of 64: 4 steps an epoch
+    assert float(optimizer.learning_rate) == pytest.approx(final_rate, abs=1e-7)
+    assert np.all(np.isfinite(history["loss"]))
+
+
+@pytest.mark.parametrize("model, epochs", [("baseline", 10), ("deeper", 10), ("improved", 20)])
+def test_config_left_without_epochs_takes_the_model_s_own(model, epochs):
+    assert TrainingConfig(model=model).epochs == epochs
+    assert TrainingConfig(model=model, epochs=3).epochs == 3
 
 
 def anonymous_memory() -> int:
