@@ -45,7 +45,9 @@ def load_flow(command: str):
 
 
 def is_list(annotation: Any) -> bool:
-    """`list[...]`, bare or inside `Annotated[...]`: given on the command line as comma-separated values."""
+    """`list[...]`, bare, optional or inside `Annotated[...]`: given on the command line as comma-separated values."""
+    if typing.get_origin(annotation) is typing.Union:
+        annotation = next(argument for argument in typing.get_args(annotation) if argument is not type(None))
     if typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     return typing.get_origin(annotation) is list

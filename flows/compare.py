@@ -9,6 +9,7 @@ from prefect import flow
 from flows import parameters as p
 from flows.cross_validate import cross_validate
 from mnist_pipeline import settings
+from mnist_pipeline.config import TrainingConfig
 from tasks.comparison import ComparisonSummary, compare_variants
 
 
@@ -17,7 +18,7 @@ from tasks.comparison import ComparisonSummary, compare_variants
 def compare(
     models: p.Models = ["baseline", "batchnorm", "deeper"],  # noqa: B006 - Prefect needs literal defaults
     scalings: p.Scalings = ["unit"],  # noqa: B006
-    learning_rates: p.LearningRates = [0.01],  # noqa: B006
+    learning_rates: p.LearningRates = None,
     folds: p.Folds = 5,
     epochs: p.Epochs = None,
     batch_size: p.BatchSize = 32,
@@ -31,8 +32,8 @@ def compare(
 ) -> ComparisonSummary:
     output = Path(settings.run_dir("compare", output_dir))
     variants = {}
-    for model, scaling, learning_rate in itertools.product(models, scalings, learning_rates):
-        name = f"{model}-{scaling}-lr{learning_rate:g}"
+    for model, scaling, learning_rate in itertools.product(models, scalings, learning_rates or [None]):
+        name = f"{model}-{scaling}-lr{TrainingConfig(model=model, learning_rate=learning_rate).learning_rate:g}"
         started = time.perf_counter()
         summary = cross_validate(
             model=model, folds=folds, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, scaling=scaling,

@@ -21,7 +21,7 @@ def cross_validate(
     folds: p.Folds = 5,
     epochs: p.Epochs = None,
     batch_size: p.BatchSize = 32,
-    learning_rate: p.LearningRate = 0.01,
+    learning_rate: p.LearningRate = None,
     scaling: p.Scaling = "unit",
     limit: p.Limit = None,
     seed: int = 1,

@@ -14,7 +14,7 @@ Model = Literal["baseline", "batchnorm", "deeper", "improved"]
 Folds = Annotated[int, Field(ge=2)]
 Epochs = Optional[Annotated[int, Field(ge=1)]]
 BatchSize = Annotated[int, Field(ge=1)]
-LearningRate = Annotated[float, Field(gt=0)]
+LearningRate = Optional[Annotated[float, Field(gt=0)]]
 Scaling = Literal["unit", "center", "standardize"]
 Limit = Optional[Annotated[int, Field(ge=10)]]
 Workers = Optional[Annotated[int, Field(ge=1)]]
@@ -26,17 +26,18 @@ Tolerance = Annotated[float, Field(ge=0, le=1)]
 Images = Annotated[list[str], Field(min_length=1)]
 Models = Annotated[list[Model], Field(min_length=1)]
 Scalings = Annotated[list[Scaling], Field(min_length=1)]
-LearningRates = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]
+LearningRates = Optional[Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]]
 
 DESCRIPTIONS = {
     "model": "The study's CNN: baseline (one conv block), batchnorm (with batch normalization) or deeper (three conv "
     "layers); or improved (augmentation, batch normalization, dropout, a decaying learning rate: over 99.5% on the test set).",
     "models": "The CNNs to compare (baseline, batchnorm, deeper, improved).",
     "folds": "Cross-validation folds (KFold, shuffled with the seed).",
-    "epochs": "Passes over the training images per model. Empty: the model's own, 10 (the study's) or 20 (improved).",
+    "epochs": "Passes over the training images per model. Empty: the model's own, 10 (the study's) or 15 (improved).",
     "batch_size": "Images per SGD step.",
-    "learning_rate": "SGD learning rate (momentum 0.9); improved starts at it and decays to 0 along a cosine.",
-    "learning_rates": "SGD learning rates to compare.",
+    "learning_rate": "SGD learning rate (momentum 0.9); improved starts at it and decays to 0 along a cosine. "
+    "Empty: the model's own, 0.01 (the study's) or 0.05 (improved).",
+    "learning_rates": "SGD learning rates to compare. Empty: each model's own.",
     "scaling": "unit: pixels/255 (the study's); center: minus the mean pixel; standardize: zero mean, unit "
     "variance. Statistics come from training images only.",
     "scalings": "Pixel scalings to compare (unit, center, standardize).",

@@ -17,7 +17,7 @@ def retrain(
     model: p.Model = "deeper",
     epochs: p.Epochs = None,
     batch_size: p.BatchSize = 32,
-    learning_rate: p.LearningRate = 0.01,
+    learning_rate: p.LearningRate = None,
     scaling: p.Scaling = "unit",
     limit: p.Limit = None,
     seed: int = 1,

@@ -1,29 +1,33 @@
 """Training settings, free of TensorFlow so that orchestration code can import them cheaply."""
 
+from typing import Any
+
 from pydantic import BaseModel, Field, model_validator
 
-STUDY_EPOCHS = 10
-MODEL_EPOCHS = {"improved": 20}  # models that train longer than the study's 10 epochs unless told otherwise
+STUDY_SETTINGS = {"epochs": 10, "learning_rate": 0.01}
+MODEL_SETTINGS = {"improved": {"epochs": 15, "learning_rate": 0.05}}  # models trained otherwise than the study's
 
 
-def default_epochs(model: str) -> int:
-    return MODEL_EPOCHS.get(model, STUDY_EPOCHS)
+def default_settings(model: str) -> dict[str, Any]:
+    """The epochs and learning rate `model` trains with unless told otherwise."""
+    return {**STUDY_SETTINGS, **MODEL_SETTINGS.get(model, {})}
 
 
 class TrainingConfig(BaseModel):
     """The study's settings: SGD(learning_rate, momentum 0.9), 10 epochs of batches of 32.
 
-    `epochs` left out (None) is the model's own number: the study's 10, or more for `improved`.
+    `epochs` and `learning_rate` left out (None) are the model's own: the study's, or those of `improved`.
     """
 
     model: str = "baseline"
     epochs: int | None = Field(None, ge=1)
     batch_size: int = Field(32, ge=1)
-    learning_rate: float = Field(0.01, gt=0)
+    learning_rate: float | None = Field(None, gt=0)
     seed: int = 1
 
     @model_validator(mode="after")
-    def _model_epochs(self) -> "TrainingConfig":
-        if self.epochs is None:
-            self.epochs = default_epochs(self.model)
+    def _model_settings(self) -> "TrainingConfig":
+        for name, value in default_settings(self.model).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         return self

@@ -80,28 +80,32 @@ def augmentation() -> list[layers.Layer]:
     ]
 
 
+def downsampling_block(filters: int) -> list[layers.Layer]:
+    """Two 3x3 convolutions, then a strided 5x5 one that halves the size (a learned pooling); each normalized."""
+    return [
+        conv(filters),
+        layers.BatchNormalization(),
+        conv(filters),
+        layers.BatchNormalization(),
+        layers.Conv2D(filters, (5, 5), strides=2, padding="same", activation="relu", kernel_initializer="he_uniform"),
+        layers.BatchNormalization(),
+        layers.Dropout(0.4),
+    ]
+
+
 def improved(num_classes: int = NUM_CLASSES) -> keras.Model:
-    """Beyond the study: augmentation, two conv pairs with batch normalization, and dropout."""
+    """Beyond the study, after Chris Deotte's Kaggle comparison of MNIST CNNs: augmentation, batch
+    normalization, strided convolutions instead of max pooling, and dropout."""
     return keras.Sequential(
         [
             keras.Input(shape=INPUT_SHAPE),
             *augmentation(),
-            conv(32),
+            *downsampling_block(32),  # 28x28 -> 26 -> 24 -> 12x12x32
+            *downsampling_block(64),  # -> 10 -> 8 -> 4x4x64
+            layers.Conv2D(128, (4, 4), activation="relu", kernel_initializer="he_uniform"),  # -> 1x1x128
             layers.BatchNormalization(),
-            conv(32),
-            layers.BatchNormalization(),
-            layers.MaxPooling2D((2, 2)),
-            layers.Dropout(0.25),
-            conv(64),
-            layers.BatchNormalization(),
-            conv(64),
-            layers.BatchNormalization(),
-            layers.MaxPooling2D((2, 2)),
-            layers.Dropout(0.25),
             layers.Flatten(),
-            dense(128),
-            layers.BatchNormalization(),
-            layers.Dropout(0.5),
+            layers.Dropout(0.4),
             layers.Dense(num_classes, activation="softmax"),
         ],
         name="improved",

@@ -32,7 +32,7 @@ def test_every_flow_is_deployed_with_a_described_bounded_form(stack):
     form = stack.deployment("cross-validate").parameter_openapi_schema["properties"]
     assert form["folds"]["minimum"] == 2 and form["epochs"]["anyOf"][0]["minimum"] == 1
     assert form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved"]
-    assert form["learning_rate"]["exclusiveMinimum"] == 0
+    assert form["learning_rate"]["anyOf"][0]["exclusiveMinimum"] == 0
     assert form["limit"]["anyOf"][0]["minimum"] == 10
 
 

@@ -27,3 +27,11 @@ def test_compare_cross_validates_each_variant_on_shared_cached_data(prefect_serv
     first, second = sorted(variants, key=lambda run: run.start_time)
     assert task_states([first.id])["download_mnist"] == ["Completed"]
     assert task_states([second.id])["download_mnist"] == ["Cached"] and task_states([second.id])["reshape_images"] == ["Cached"]
+
+
+def test_without_learning_rates_each_model_trains_with_its_own(prefect_server, artifacts_dir, mnist_dir, tmp_path):
+    output = tmp_path / "comparison"
+    summary = compare(models=["baseline", "improved"], folds=2, epochs=1, limit=200, data_dir=str(mnist_dir), output_dir=str(output))
+    assert [row["variant"] for row in summary.rows] == ["baseline-unit-lr0.01", "improved-unit-lr0.05"]
+    for variant, learning_rate in [("baseline-unit-lr0.01", 0.01), ("improved-unit-lr0.05", 0.05)]:
+        assert json.loads((output / variant / "metrics.json").read_text())["params"]["learning_rate"] == learning_rate

@@ -80,10 +80,14 @@ def test_improved_decays_its_learning_rate_over_the_run_while_the_study_s_models
     assert np.all(np.isfinite(history["loss"]))
 
 
-@pytest.mark.parametrize("model, epochs", [("baseline", 10), ("deeper", 10), ("improved", 20)])
-def test_config_left_without_epochs_takes_the_model_s_own(model, epochs):
-    assert TrainingConfig(model=model).epochs == epochs
-    assert TrainingConfig(model=model, epochs=3).epochs == 3
+@pytest.mark.parametrize(
+    "model, epochs, learning_rate", [("baseline", 10, 0.01), ("deeper", 10, 0.01), ("improved", 15, 0.05)]
+)
+def test_config_left_without_epochs_or_learning_rate_takes_the_model_s_own(model, epochs, learning_rate):
+    config = TrainingConfig(model=model)
+    assert (config.epochs, config.learning_rate) == (epochs, learning_rate)
+    given = TrainingConfig(model=model, epochs=3, learning_rate=0.2)
+    assert (given.epochs, given.learning_rate) == (3, 0.2)
 
 
 def anonymous_memory() -> int:
