@@ -20,7 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="improved")
     parser.add_argument("--seeds", default="1,2,3")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=None, help="default: the model's own")
     arguments = parser.parse_args()
 
     rows = ["| seed | version | training time | test accuracy (%) | test loss |", "|---|---|---|---|---|"]

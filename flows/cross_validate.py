@@ -51,5 +51,5 @@ def cross_validate(
             },
         )
         results = completed_folds(futures)
-    parameters = {**flow_run.parameters, **config.model_dump()}  # epochs as trained when left empty
+    parameters = {**flow_run.parameters, **config.model_dump()}  # epochs and learning rate as trained, when left empty
     return aggregate_folds(results, parameters, train, str(settings.run_dir("cross-validate", output_dir)))

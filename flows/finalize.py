@@ -29,5 +29,5 @@ def finalize(
     scaled = normalize_images(train.images, fit_scaling(train.images, scaling))
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
     trained = train_final_model(scaled, train.labels, config)
-    parameters = {**flow_run.parameters, **config.model_dump()}  # epochs as trained when left empty
+    parameters = {**flow_run.parameters, **config.model_dump()}  # epochs and learning rate as trained, when left empty
     return register_model(trained, raw, scaled, parameters, h5, str(settings.run_dir("finalize", output_dir)))
