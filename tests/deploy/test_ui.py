@@ -44,7 +44,8 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     assert created == [] and len(stack.flow_runs(deployment.id)) == runs_before
 
     folds.fill("2")
-    page.get_by_label("epochs (Optional)").fill("2")
+    form_field(page, "epochs (Optional)").get_by_role("tab", name="int").click()
+    form_field(page, "epochs (Optional)").locator("input").fill("2")
     form_field(page, "limit (Optional)").get_by_role("tab", name="int").click()
     form_field(page, "limit (Optional)").locator("input").fill("600")
     choose(page, "model", "baseline")
