@@ -19,6 +19,7 @@ class CrossValidationSummary(BaseModel):
     mean: float
     std: float
     n: int
+    training_seconds: float  # the folds' own, summed: also for folds a rerun found cached
 
 
 @task
@@ -59,4 +60,5 @@ def aggregate_folds(results: list[FoldResult], params: dict[str, Any], samples: 
         key="cross-validation-summary",
         description=f"mean accuracy {100 * summary['mean']:.3f}%",
     )
-    return CrossValidationSummary(output_dir=str(output), accuracies=accuracies, **summary)
+    training_seconds = sum(result.seconds for result in results)
+    return CrossValidationSummary(output_dir=str(output), accuracies=accuracies, training_seconds=training_seconds, **summary)
