@@ -91,7 +91,7 @@ def test_models_lists_the_registry(capsys, artifacts_dir):
     registry = Registry(artifacts_dir / "models")
     for status in ("promoted", "rejected"):
         with registry.staging() as staged:
-            version = registry.publish(staged, {"parameters": {"model": "baseline"}, "created_at": "2026-11-24T00:00:00", "status": status})
+            registry.publish(staged, {"parameters": {"model": "baseline"}, "created_at": "2026-11-24T00:00:00", "status": status})
     registry.update_metadata("v0002", test_metrics={"accuracy": 0.9})
     registry.promote("v0001")
     assert main(["models", "--json"]) == 0

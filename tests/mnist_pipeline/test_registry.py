@@ -193,7 +193,7 @@ def test_judge_promotes_the_first_and_an_equal_version_and_rejects_a_worse_one(t
     registry = Registry(tmp_path / "models")
     for accuracy in (0.98, 0.97, 0.9795):
         with registry.staging() as staged:
-            version = registry.publish(staged, {"test_metrics": {"accuracy": accuracy}})
+            registry.publish(staged, {"test_metrics": {"accuracy": accuracy}})
     assert registry.judge("v0001", tolerance=0.001) == (True, "first version: no champion yet", None)
     promoted, reason, champion = registry.judge("v0002", tolerance=0.001)
     assert (promoted, champion) == (False, "v0001") and reason.startswith("test accuracy 97.000% < champion v0001's 98.000%")
