@@ -53,7 +53,8 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     run_name = page.get_by_label("Run Name").input_value()
     page.screenshot(path=screenshots / "custom-run-form.png", full_page=True)
     page.get_by_role("button", name="Submit").click()
-    expect(page).to_have_url(re.compile(rf"/deployments/deployment/{deployment.id}(\?.*)?$"))  # back from the form
+    # back from the form once the run is created; a loaded machine can take longer than expect's 5 s
+    expect(page).to_have_url(re.compile(rf"/deployments/deployment/{deployment.id}(\?.*)?$"), timeout=30_000)
     assert len(created) == 1
 
     with stack.client() as client:
