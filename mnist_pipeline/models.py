@@ -113,8 +113,6 @@ def improved(num_classes: int = NUM_CLASSES) -> keras.Model:
 
 
 FACTORIES = {"baseline": baseline, "batchnorm": batchnorm, "deeper": deeper, "improved": improved}
-# Trained with the learning rate falling from its start to zero along a cosine; the study's keep it constant.
-COSINE_DECAY = frozenset({"improved"})
 
 
 def build_model(name: str, num_classes: int = NUM_CLASSES) -> keras.Model:

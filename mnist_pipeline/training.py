@@ -7,8 +7,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from mnist_pipeline.config import TrainingConfig
-from mnist_pipeline.models import COSINE_DECAY, build_model, compile_model
+from mnist_pipeline.config import COSINE_DECAY, TrainingConfig
+from mnist_pipeline.models import build_model, compile_model
 
 
 class EpochReporter(keras.callbacks.Callback):

@@ -112,9 +112,9 @@ def test_thread_runner_trains_in_the_flow_process(prefect_server, artifacts_dir,
 
 def test_the_improved_preset_cross_validates_with_its_own_epochs_and_learning_rate(prefect_server, artifacts_dir, quick, tmp_path):
     summary, states, _ = run(**{**quick, "limit": 200, "epochs": None}, model="improved", output_dir=str(tmp_path / "out"))
-    params = json.loads((tmp_path / "out" / "metrics.json").read_text())["params"]
-    assert (params["model"], params["epochs"], params["learning_rate"], summary.n) == ("improved", 15, 0.05, 2)
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    params = metrics["params"]
+    assert (params["model"], params["epochs"], params["learning_rate"], summary.n) == ("improved", 15, 0.05, 2)
     assert all(len(fold["history"]["val_accuracy"]) == 15 for fold in metrics["folds"])
     assert states["train_fold"] == ["Completed", "Completed"]
     assert all(0.1 < accuracy <= 1 for accuracy in summary.accuracies)

@@ -2,9 +2,8 @@ import json
 
 import numpy as np
 import pytest
-from prefect.exceptions import ParameterTypeError
-
 from PIL import Image
+from prefect.exceptions import ParameterTypeError
 
 from flows.predict import predict
 from flows.retrain import retrain
