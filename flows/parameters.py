@@ -10,12 +10,13 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field
 
-Model = Literal["baseline", "batchnorm", "deeper", "improved"]
+from mnist_pipeline.config import ModelName as Model
+from mnist_pipeline.preprocessing import Scaling
+
 Folds = Annotated[int, Field(ge=2)]
 Epochs = Optional[Annotated[int, Field(ge=1)]]
 BatchSize = Annotated[int, Field(ge=1)]
 LearningRate = Optional[Annotated[float, Field(gt=0)]]
-Scaling = Literal["unit", "center", "standardize"]
 Limit = Optional[Annotated[int, Field(ge=10)]]
 Workers = Optional[Annotated[int, Field(ge=1)]]
 Runner = Literal["process", "thread", "dask"]

@@ -1,9 +1,11 @@
 """Training settings, free of TensorFlow so that orchestration code can import them cheaply."""
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+ModelName = Literal["baseline", "batchnorm", "deeper", "improved"]
+MODEL_NAMES: tuple[str, ...] = ModelName.__args__
 STUDY_SETTINGS = {"epochs": 10, "learning_rate": 0.01}
 MODEL_SETTINGS = {"improved": {"epochs": 15, "learning_rate": 0.05}}  # models trained otherwise than the study's
 # Trained with the learning rate falling from its start to zero along a cosine; the study's keep it constant.

@@ -2,13 +2,10 @@
 
 import zipfile
 from pathlib import Path
-from typing import Literal
 
 import keras
 from keras import layers
 
-ModelName = Literal["baseline", "batchnorm", "deeper", "improved"]
-MODEL_NAMES: tuple[str, ...] = ModelName.__args__
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 

@@ -9,12 +9,16 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from distributed import Client, WorkerPlugin
 from distributed.comm.addressing import get_address_host
 
 from mnist_pipeline import settings
 from mnist_pipeline.parallel import configure_tensorflow_threads, threads_per_worker
+
+if TYPE_CHECKING:
+    from prefect_dask import DaskTaskRunner
 
 
 class DaskConnectionError(ValueError):

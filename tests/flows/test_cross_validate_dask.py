@@ -16,8 +16,8 @@ from distributed import Client
 
 from flows.cross_validate import cross_validate
 from mnist_pipeline import settings
-from tasks.dask_cluster import DaskConnectionError
 from mnist_pipeline.parallel import threads_per_worker
+from tasks.dask_cluster import DaskConnectionError
 
 DASK = str(Path(sys.executable).with_name("dask"))
 

@@ -11,8 +11,8 @@ import pytest
 import mnist_pipeline.training
 from flows.cross_validate import cross_validate
 from mnist_pipeline.training import TrainingDiverged
-from tests.flows.conftest import task_states
 from tasks.training import FoldsFailed
+from tests.flows.conftest import task_states
 
 
 def test_a_killed_run_resumes_with_its_finished_folds_cached(prefect_server, mnist_dir, tmp_path, monkeypatch):

@@ -2,7 +2,15 @@ import keras
 import numpy as np
 import pytest
 
-from mnist_pipeline.models import MODEL_NAMES, ModelFileError, augmentation, build_model, compile_model, load_checked_model
+from mnist_pipeline.config import MODEL_NAMES
+from mnist_pipeline.models import (
+    FACTORIES,
+    ModelFileError,
+    augmentation,
+    build_model,
+    compile_model,
+    load_checked_model,
+)
 
 STUDY_MODELS = ("baseline", "batchnorm", "deeper")
 
@@ -91,6 +99,10 @@ def test_activations_and_initializers(name):
             assert layer.pool_size == (2, 2)
     assert isinstance(output, keras.layers.Dense) and output.units == 10
     assert output.activation is keras.activations.softmax
+
+
+def test_every_model_name_the_flows_accept_has_a_factory():
+    assert tuple(FACTORIES) == MODEL_NAMES
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from mnist_pipeline.arrays import save_array
+from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.preprocessing import add_channel_axis, apply_scaling, fit_scaling, one_hot
-from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.splits import kfold_indices
 from mnist_pipeline.training import fit_and_validate, train_model
 
