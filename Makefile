@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# uv, installed beside the project (not into the environment it manages), installs exactly uv.lock.
+UV := .tools/bin/uv
 
 # A temporary Prefect server offline would log failed telemetry calls.
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -18,15 +20,21 @@ WORK_POOL := mnist-pool
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install run test bench clean server deploy worker
+.PHONY: install lock run test lint bench clean server deploy worker
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+$(UV):
+	$(PYTHON) -m pip install --quiet --target .tools uv
+
+# The environment is exactly uv.lock (the project itself editable, with the test and bench extras).
+$(INSTALLED): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --all-extras --python $(PYTHON) --quiet
 	touch $@
+
+# After changing a dependency in pyproject.toml; `make lock UPGRADE=--upgrade` moves every package to its newest allowed release.
+lock: | $(UV)
+	$(UV) lock --python $(PYTHON) $(UPGRADE)
 
 # The study end to end: cross-validate the final model, then train it on all images, evaluate it on
 # the test set and register it (champion if at least as good as the current one).
@@ -34,8 +42,12 @@ run: install
 	$(BIN)/mnist-pipeline cv --model deeper
 	$(BIN)/mnist-pipeline retrain --model deeper
 
-test: install $(CHROMIUM)
+test: install lint $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -59,4 +71,4 @@ bench: install
 	$(BIN)/python bench/cv_study.py
 
 clean:
-	rm -rf $(VENV) artifacts/cache artifacts/runs
+	rm -rf $(VENV) .tools artifacts/cache artifacts/runs

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import Measured, conditions, megabytes, prefect_server, run_measured  # noqa: E402
+from measure import Measured, conditions, megabytes, prefect_server, run_measured
 
 FOLDS_SEED = 1
 
@@ -43,13 +43,28 @@ def study_loop(epochs: int, folds: int, model_name: str, data_dir: str) -> None:
     for fold, (train_ix, test_ix) in enumerate(KFold(folds, shuffle=True, random_state=FOLDS_SEED).split(x), start=1):
         keras.utils.set_random_seed(FOLDS_SEED + fold)
         model = build_model(model_name)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9), loss="categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.SGD(learning_rate=0.01, momentum=0.9),
+            loss="categorical_crossentropy",
+            metrics=["accuracy"],
+        )
         fit_started = time.perf_counter()
-        model.fit(x[train_ix], y[train_ix], epochs=epochs, batch_size=32, validation_data=(x[test_ix], y[test_ix]), verbose=0)
+        model.fit(
+            x[train_ix], y[train_ix], epochs=epochs, batch_size=32, validation_data=(x[test_ix], y[test_ix]), verbose=0
+        )
         fit_seconds.append(time.perf_counter() - fit_started)
         _, accuracy = model.evaluate(x[test_ix], y[test_ix], verbose=0)
         accuracies.append(float(accuracy))
-    print(json.dumps({"accuracies": accuracies, "flops_per_image": forward_flops(model), "import_seconds": imported - started, "fit_seconds": fit_seconds}))
+    print(
+        json.dumps(
+            {
+                "accuracies": accuracies,
+                "flops_per_image": forward_flops(model),
+                "import_seconds": imported - started,
+                "fit_seconds": fit_seconds,
+            }
+        )
+    )
 
 
 def forward_flops(model) -> int:
@@ -80,14 +95,29 @@ def matmul_gflops() -> None:
     print(json.dumps({"gflops": 20 * 2 * 2048**3 / (time.perf_counter() - started) / 1e9}))
 
 
-def flow_run(epochs: int, folds: int, model_name: str, data_dir: str, workers: int | None, env: dict[str, str]) -> tuple[Measured, dict]:
+def flow_run(
+    epochs: int, folds: int, model_name: str, data_dir: str, workers: int | None, env: dict[str, str]
+) -> tuple[Measured, dict]:
     """(b): the CLI in a fresh process with a fresh artifacts directory (a cold array cache)."""
     artifacts = tempfile.mkdtemp(prefix="bench-cv-")
-    command = [str(Path(sys.executable).with_name("mnist-pipeline")), "cv", "--model", model_name, "--folds", str(folds), "--epochs", str(epochs)]
-    command += ["--data-dir", data_dir, "--output", f"{artifacts}/run"] + (["--workers", str(workers)] if workers else [])
+    command = [
+        str(Path(sys.executable).with_name("mnist-pipeline")),
+        "cv",
+        "--model",
+        model_name,
+        "--folds",
+        str(folds),
+        "--epochs",
+        str(epochs),
+    ]
+    command += ["--data-dir", data_dir, "--output", f"{artifacts}/run"] + (
+        ["--workers", str(workers)] if workers else []
+    )
     started = datetime.now()
     measured = run_measured(command, env={**env, "MNIST_ARTIFACTS_DIR": artifacts})
-    return measured, json.loads(Path(artifacts, "run", "metrics.json").read_text()) | {"timeline": timeline(measured.stdout, started)}
+    return measured, json.loads(Path(artifacts, "run", "metrics.json").read_text()) | {
+        "timeline": timeline(measured.stdout, started)
+    }
 
 
 MILESTONES = {
@@ -128,7 +158,16 @@ def main() -> None:
     if not arguments.data_dir:
         parser.error("set MNIST_DATA_DIR or --data-dir to a folder with the MNIST files")
 
-    python = [sys.executable, __file__, "--data-dir", arguments.data_dir, "--folds", str(arguments.folds), "--model", arguments.model]
+    python = [
+        sys.executable,
+        __file__,
+        "--data-dir",
+        arguments.data_dir,
+        "--folds",
+        str(arguments.folds),
+        "--model",
+        arguments.model,
+    ]
     peak = json.loads(run_measured([*python, "--matmul"]).stdout.strip().splitlines()[-1])["gflops"]
     rows, folds_lines = [], []
     before = conditions()
@@ -137,7 +176,12 @@ def main() -> None:
             study = run_measured([*python, "--study-loop", "--epochs", str(epochs)])
             result = json.loads(study.stdout.strip().splitlines()[-1])
             n = 60_000
-            work = arguments.folds * epochs * (n * (arguments.folds - 1) / arguments.folds * 3 + n / arguments.folds) * result["flops_per_image"]
+            work = (
+                arguments.folds
+                * epochs
+                * (n * (arguments.folds - 1) / arguments.folds * 3 + n / arguments.folds)
+                * result["flops_per_image"]
+            )
             rows.append(row(f"{epochs}", "(a) study loop", study, study.wall, work, peak))
             folds_lines.append(f"- {epochs} epoch(s), (a): " + folds_line(result["accuracies"], result["fit_seconds"]))
             for workers in [None] + [int(value) for value in arguments.workers.split(",") if value]:
@@ -145,7 +189,10 @@ def main() -> None:
                 label = "(b) flow, default" if workers is None else f"(b) flow, --workers {workers}"
                 rows.append(row(f"{epochs}", label, flow, study.wall, work, peak))
                 folds = metrics["folds"]
-                folds_lines.append(f"- {epochs} epoch(s), {label}: " + folds_line([f["accuracy"] for f in folds], [f["seconds"] for f in folds]))
+                folds_lines.append(
+                    f"- {epochs} epoch(s), {label}: "
+                    + folds_line([f["accuracy"] for f in folds], [f["seconds"] for f in folds])
+                )
                 folds_lines.append(f"  - timeline: {metrics['timeline']}, process exit {flow.wall:.1f} s")
     header = [
         f"Before: {before}. After: {conditions()}. Large matmul: {peak:.0f} GFLOP/s.",

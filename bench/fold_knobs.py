@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import conditions, run_measured  # noqa: E402
+from measure import conditions, run_measured
 
 SETTINGS = {
     "1 thread, as in the flow's fold processes (jit_compile auto: no XLA on this CPU)": {"threads": 1},
@@ -51,15 +51,32 @@ def one_fold(threads: int, data_dir: str, jit: bool | str = "auto", tfdata: bool
     train, validation = kfold_indices(len(images), 5, seed=1)[0]
     keras.utils.set_random_seed(2)
     model = build_model("baseline")
-    model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="categorical_crossentropy", metrics=["accuracy"], jit_compile=jit)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        loss="categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=jit,
+    )
     wall, cpu = time.perf_counter(), time.process_time()
     x, y = images[train], labels[train]
     if tfdata:
-        dataset = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=2).batch(32).prefetch(tf.data.AUTOTUNE)
+        dataset = (
+            tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=2).batch(32).prefetch(tf.data.AUTOTUNE)
+        )
         history = model.fit(dataset, epochs=1, validation_data=(images[validation], labels[validation]), verbose=0)
     else:
-        history = model.fit(x, y, epochs=1, batch_size=32, validation_data=(images[validation], labels[validation]), verbose=0)
-    print(json.dumps({"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu, "accuracy": history.history["val_accuracy"][-1]}))
+        history = model.fit(
+            x, y, epochs=1, batch_size=32, validation_data=(images[validation], labels[validation]), verbose=0
+        )
+    print(
+        json.dumps(
+            {
+                "wall": time.perf_counter() - wall,
+                "cpu": time.process_time() - cpu,
+                "accuracy": history.history["val_accuracy"][-1],
+            }
+        )
+    )
 
 
 def import_seconds(module: str) -> float:
@@ -81,9 +98,16 @@ def main() -> None:
     before = conditions()
     for _ in range(arguments.repeats):  # settings interleaved, so that each sees the same load
         for name, setting in SETTINGS.items():
-            run = run_measured([sys.executable, __file__, "--data-dir", arguments.data_dir, "--one", json.dumps(setting)])
+            run = run_measured(
+                [sys.executable, __file__, "--data-dir", arguments.data_dir, "--one", json.dumps(setting)]
+            )
             results[name].append(json.loads(run.stdout.strip().splitlines()[-1]))
-    rows = [f"Before: {before}. After: {conditions()}.", "", "| setting | fit wall (s) | fit CPU (s) | validation accuracy |", "|---|---|---|---|"]
+    rows = [
+        f"Before: {before}. After: {conditions()}.",
+        "",
+        "| setting | fit wall (s) | fit CPU (s) | validation accuracy |",
+        "|---|---|---|---|",
+    ]
     for name, runs in results.items():
         walls = " / ".join(f"{run['wall']:.1f}" for run in runs)
         cpus = " / ".join(f"{run['cpu']:.1f}" for run in runs)

@@ -11,8 +11,9 @@ for `improved` on two cores.
 import argparse
 import statistics
 
-from flows.evaluate import evaluate
-from flows.finalize import finalize
+from mnist_pipeline.flows.evaluate import evaluate
+from mnist_pipeline.flows.finalize import finalize
+
 from mnist_pipeline import files, settings
 
 
@@ -33,7 +34,9 @@ def main() -> None:
             f"| {seed} | {trained.version} | {trained.seconds / 60:.1f} min | {100 * tested.accuracy:.2f} | {tested.loss:.4f} |"
         )
     spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
-    rows.append(f"| mean +- std | | | {statistics.mean(accuracies):.3f} +- {spread:.3f} (min {min(accuracies):.2f}) | |")
+    rows.append(
+        f"| mean +- std | | | {statistics.mean(accuracies):.3f} +- {spread:.3f} (min {min(accuracies):.2f}) | |"
+    )
     table = "\n".join(rows)
     print(table)
     path = settings.artifacts_dir() / "bench" / f"{arguments.model}_seeds.md"

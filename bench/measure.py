@@ -64,7 +64,10 @@ def run_measured(command: list[str], env: dict[str, str] | None = None, timeout:
                 tree = []
             for member in tree:
                 try:
-                    peaks[member.pid] = (role(member), max(peaks.get(member.pid, ("", 0))[1], high_water_mark(member.pid)))
+                    peaks[member.pid] = (
+                        role(member),
+                        max(peaks.get(member.pid, ("", 0))[1], high_water_mark(member.pid)),
+                    )
                 except (psutil.Error, OSError):
                     pass
             done.wait(0.2)
@@ -89,10 +92,20 @@ def prefect_server() -> Iterator[dict[str, str]]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     home = tempfile.mkdtemp(prefix="bench-prefect-")
-    env = {**os.environ, "PREFECT_HOME": home, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": home,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+    }
     prefect = str(Path(sys.executable).with_name("prefect"))
     with open(Path(home) / "server.log", "w") as log:
-        server = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env)
+        server = subprocess.Popen(
+            [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:

@@ -21,7 +21,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import conditions, prefect_server, run_measured  # noqa: E402
+from measure import conditions, prefect_server, run_measured
 
 FOLDS, EPOCHS, SEED = 5, 1, 1
 
@@ -30,7 +30,9 @@ def train_one_fold(fold, images, labels, train_index, validation_index, config):
     from mnist_pipeline.training import fit_and_validate
 
     x, y = images.open(), labels.open()
-    history, seconds = fit_and_validate(config, x[train_index], y[train_index], x[validation_index], y[validation_index], seed=config.seed + fold)
+    history, seconds = fit_and_validate(
+        config, x[train_index], y[train_index], x[validation_index], y[validation_index], seed=config.seed + fold
+    )
     return fold, history, seconds
 
 
@@ -49,20 +51,36 @@ def without_prefect(data_dir: str, limit: int, output: str) -> None:
     images = save_array(preprocessing.add_channel_axis(raw["train_images"].open()[index]), cache)
     labels = save_array(preprocessing.one_hot(raw["train_labels"].open()[index]), cache)
     splits = kfold_indices(limit, FOLDS, SEED)
-    scaled = [save_array(preprocessing.apply_scaling(images.open(), preprocessing.fit_scaling(images.open(), "unit", train)), cache) for train, _ in splits]
+    scaled = [
+        save_array(
+            preprocessing.apply_scaling(images.open(), preprocessing.fit_scaling(images.open(), "unit", train)), cache
+        )
+        for train, _ in splits
+    ]
     config = TrainingConfig(epochs=EPOCHS, seed=SEED)
     workers = fold_workers(FOLDS, settings.available_cores())
     threads = threads_per_worker(settings.available_cores(), workers)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=start_fold_worker, initargs=(threads,)) as pool:
-        jobs = [pool.submit(train_one_fold, fold, scaled[fold - 1], labels, train, validation, config) for fold, (train, validation) in enumerate(splits, start=1)]
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=start_fold_worker, initargs=(threads,)
+    ) as pool:
+        jobs = [
+            pool.submit(train_one_fold, fold, scaled[fold - 1], labels, train, validation, config)
+            for fold, (train, validation) in enumerate(splits, start=1)
+        ]
         results = sorted(job.result() for job in jobs)
     accuracies = [history["val_accuracy"][-1] for _, history, _ in results]
     print("\n".join(reports.study_lines(accuracies)))
     histories = [history for _, history, _ in results]
     sample = images.open()[:9]
-    for name, figure in {"learning_curves.png": reports.learning_curves(histories), "accuracy_boxplot.png": reports.accuracy_box_plot(accuracies), "sample_images.png": reports.image_grid(sample)}.items():
+    for name, figure in {
+        "learning_curves.png": reports.learning_curves(histories),
+        "accuracy_boxplot.png": reports.accuracy_box_plot(accuracies),
+        "sample_images.png": reports.image_grid(sample),
+    }.items():
         files.write_bytes(Path(output) / name, reports.png_bytes(figure))
-    files.write_bytes(Path(output) / "metrics.json", json.dumps({"folds": accuracies, **reports.summarize(accuracies)}).encode())
+    files.write_bytes(
+        Path(output) / "metrics.json", json.dumps({"folds": accuracies, **reports.summarize(accuracies)}).encode()
+    )
 
 
 def main() -> None:
@@ -82,9 +100,27 @@ def main() -> None:
     with prefect_server() as env:
         for _ in range(arguments.repeats):
             artifacts = tempfile.mkdtemp(prefix="bench-overhead-")
-            plain = [sys.executable, __file__, "--data-dir", arguments.data_dir, "--limit", str(arguments.limit), "--plain", f"{artifacts}/plain"]
+            plain = [
+                sys.executable,
+                __file__,
+                "--data-dir",
+                arguments.data_dir,
+                "--limit",
+                str(arguments.limit),
+                "--plain",
+                f"{artifacts}/plain",
+            ]
             walls["plain"].append(run_measured(plain, env={**env, "MNIST_ARTIFACTS_DIR": f"{artifacts}/a"}).wall)
-            flow = [str(Path(sys.executable).with_name("mnist-pipeline")), "cv", "--folds", str(FOLDS), "--epochs", str(EPOCHS), "--limit", str(arguments.limit)]
+            flow = [
+                str(Path(sys.executable).with_name("mnist-pipeline")),
+                "cv",
+                "--folds",
+                str(FOLDS),
+                "--epochs",
+                str(EPOCHS),
+                "--limit",
+                str(arguments.limit),
+            ]
             flow += ["--data-dir", arguments.data_dir, "--output", f"{artifacts}/flow"]
             walls["flow"].append(run_measured(flow, env={**env, "MNIST_ARTIFACTS_DIR": f"{artifacts}/b"}).wall)
     plain, flow = statistics.median(walls["plain"]), statistics.median(walls["flow"])
@@ -92,8 +128,12 @@ def main() -> None:
     print(f"Before: {before}. After: {conditions()}.\n")
     print("| run | wall (s), each run | median (s) |\n|---|---|---|")
     for name, label in (("plain", "same work without Prefect"), ("flow", "cross-validate flow")):
-        print(f"| {label} | {' / '.join(f'{wall:.1f}' for wall in walls[name])} | {statistics.median(walls[name]):.1f} |")
-    print(f"\nOverhead: {flow - plain:+.1f} s ({100 * (flow - plain) / plain:+.0f}%); target at most 5% + 3 s = {allowed:.1f} s: {'met' if flow - plain <= allowed else 'not met'}.")
+        print(
+            f"| {label} | {' / '.join(f'{wall:.1f}' for wall in walls[name])} | {statistics.median(walls[name]):.1f} |"
+        )
+    print(
+        f"\nOverhead: {flow - plain:+.1f} s ({100 * (flow - plain) / plain:+.0f}%); target at most 5% + 3 s = {allowed:.1f} s: {'met' if flow - plain <= allowed else 'not met'}."
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from measure import conditions  # noqa: E402
+from measure import conditions
 
 
 def latencies(call, image, repeats: int = 200) -> tuple[float, float]:
@@ -49,15 +49,27 @@ def main() -> None:
     y_train = np.eye(10, dtype=np.float32)[data.train_labels[:6000]]
     x_test = (data.test_images[..., np.newaxis] / 255).astype(np.float32)
     image = x_test[:1]
-    rows = [f"Conditions: {conditions()}.", "", "| model | test accuracy | call | latency, 1 image: median / p90 (ms) |", "|---|---|---|---|"]
+    rows = [
+        f"Conditions: {conditions()}.",
+        "",
+        "| model | test accuracy | call | latency, 1 image: median / p90 (ms) |",
+        "|---|---|---|---|",
+    ]
     throughput = ["", "| model | batch size | images/s |", "|---|---|---|"]
     for name in ("baseline", "deeper"):
         keras.utils.set_random_seed(1)
         model = compile_model(build_model(name))
         model.fit(x_train, y_train, epochs=1, batch_size=32, verbose=0)
         accuracy = float(np.mean(np.argmax(model.predict(x_test, verbose=0), axis=1) == data.test_labels))
-        serve = tf.function(lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)])
-        calls = {"model(x)": lambda x: model(x, training=False).numpy(), "tf.function": lambda x: serve(x).numpy(), "model.predict": lambda x: model.predict(x, verbose=0)}
+        serve = tf.function(
+            lambda x, model=model: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
+        )
+        calls = {
+            "model(x)": lambda x, model=model: model(x, training=False).numpy(),
+            "tf.function": lambda x, serve=serve: serve(x).numpy(),
+            "model.predict": lambda x, model=model: model.predict(x, verbose=0),
+        }
         for label, call in calls.items():
             median, p90 = latencies(call, image, repeats=50 if label == "model.predict" else 200)
             rows.append(f"| {name} | {100 * accuracy:.2f}% | `{label}` | {median:.2f} / {p90:.2f} |")

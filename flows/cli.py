@@ -11,17 +11,32 @@ from collections.abc import Callable
 from typing import Any
 
 import pydantic
-
-from tasks.training import FoldsFailed
+from mnist_pipeline.tasks.training import FoldsFailed
 
 # subcommand -> (flow module, flow function, help); a flow is imported when its subcommand runs
 FLOWS = {
-    "cv": ("flows.cross_validate", "cross_validate", "cross-validate a model (flow cross-validate)"),
-    "compare": ("flows.compare", "compare", "cross-validate several variants side by side (flow compare)"),
-    "finalize": ("flows.finalize", "finalize", "train on all training images and register a version (flow finalize)"),
-    "evaluate": ("flows.evaluate", "evaluate", "test-set metrics of a registered version (flow evaluate)"),
-    "retrain": ("flows.retrain", "retrain", "finalize, evaluate, and promote if at least as good (flow retrain)"),
-    "predict": ("flows.predict", "predict", "predict the digits in image files (flow predict)"),
+    "cv": ("mnist_pipeline.flows.cross_validate", "cross_validate", "cross-validate a model (flow cross-validate)"),
+    "compare": (
+        "mnist_pipeline.flows.compare",
+        "compare",
+        "cross-validate several variants side by side (flow compare)",
+    ),
+    "finalize": (
+        "mnist_pipeline.flows.finalize",
+        "finalize",
+        "train on all training images and register a version (flow finalize)",
+    ),
+    "evaluate": (
+        "mnist_pipeline.flows.evaluate",
+        "evaluate",
+        "test-set metrics of a registered version (flow evaluate)",
+    ),
+    "retrain": (
+        "mnist_pipeline.flows.retrain",
+        "retrain",
+        "finalize, evaluate, and promote if at least as good (flow retrain)",
+    ),
+    "predict": ("mnist_pipeline.flows.predict", "predict", "predict the digits in image files (flow predict)"),
 }
 OPTION_NAMES = {"output_dir": "--output"}
 POSITIONAL = {"images"}
@@ -64,7 +79,9 @@ def add_flow_options(parser: argparse.ArgumentParser, flow) -> None:
             continue
         default = "" if parameter.default is None else f" (default: {parameter.default})"
         if parameter.annotation is bool:
-            parser.add_argument(option_name(name), dest=name, action="store_true", default=argparse.SUPPRESS, help=description)
+            parser.add_argument(
+                option_name(name), dest=name, action="store_true", default=argparse.SUPPRESS, help=description
+            )
             continue
         choices = schema.get("enum") or schema.get("items", {}).get("enum")
         metavar = "{" + ",".join(choices) + "}" if choices else name.upper()
@@ -123,7 +140,9 @@ def show_cv(summary, _) -> int:
 
 def show_compare(summary, _) -> int:
     for row in summary.rows:
-        print(f"{row['variant']}: mean={100 * row['mean']:.3f} std={100 * row['std']:.3f}, n={row['n']}, {row['seconds']:.0f} s")
+        print(
+            f"{row['variant']}: mean={100 * row['mean']:.3f} std={100 * row['std']:.3f}, n={row['n']}, {row['seconds']:.0f} s"
+        )
     print(f"Results: {summary.output_dir}")
     return 0
 
@@ -161,8 +180,12 @@ def show_predict(summary, as_json: bool) -> int:
 
 
 SHOW: dict[str, Callable[[Any, bool], int]] = {
-    "cv": show_cv, "compare": show_compare, "finalize": show_finalize, "evaluate": show_evaluate,
-    "retrain": show_retrain, "predict": show_predict,
+    "cv": show_cv,
+    "compare": show_compare,
+    "finalize": show_finalize,
+    "evaluate": show_evaluate,
+    "retrain": show_retrain,
+    "predict": show_predict,
 }
 
 

@@ -4,13 +4,13 @@ import itertools
 import time
 from pathlib import Path
 
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.tasks.comparison import ComparisonSummary, compare_variants
 from prefect import flow
 
-from flows import parameters as p
-from flows.cross_validate import cross_validate
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
-from tasks.comparison import ComparisonSummary, compare_variants
 
 
 @flow(name="compare")
@@ -36,8 +36,19 @@ def compare(
         name = f"{model}-{scaling}-lr{TrainingConfig(model=model, learning_rate=learning_rate).learning_rate:g}"
         started = time.perf_counter()
         summary = cross_validate(
-            model=model, folds=folds, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, scaling=scaling,
-            limit=limit, seed=seed, workers=workers, runner=runner, dask_address=dask_address, data_dir=data_dir, output_dir=str(output / name),
+            model=model,
+            folds=folds,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            scaling=scaling,
+            limit=limit,
+            seed=seed,
+            workers=workers,
+            runner=runner,
+            dask_address=dask_address,
+            data_dir=data_dir,
+            output_dir=str(output / name),
         )
         variants[name] = (summary, time.perf_counter() - started)
     return compare_variants(variants, str(output))

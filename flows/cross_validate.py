@@ -1,17 +1,17 @@
 """The study's k-fold cross-validation: folds train in parallel on cached, memory-mapped arrays."""
 
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
+from mnist_pipeline.tasks.reporting import CrossValidationSummary, aggregate_folds
+from mnist_pipeline.tasks.runners import check_runner_options, fold_task_runner
+from mnist_pipeline.tasks.splits import split_folds
+from mnist_pipeline.tasks.training import completed_folds, train_fold
 from prefect import flow, unmapped
 from prefect.runtime import flow_run
 
-from flows import parameters as p
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.parallel import fold_workers
-from tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
-from tasks.reporting import CrossValidationSummary, aggregate_folds
-from tasks.runners import check_runner_options, fold_task_runner
-from tasks.splits import split_folds
-from tasks.training import completed_folds, train_fold
 
 
 @flow(name="cross-validate")
@@ -36,9 +36,13 @@ def cross_validate(
     raw = download_mnist(data_dir)
     train = reshape_images(raw, "train", limit, seed)
     splits = split_folds(train.images.shape[0], folds, seed)
-    scaled = [normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits]
+    scaled = [
+        normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits
+    ]
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    with fold_task_runner(runner, workers or fold_workers(folds, settings.available_cores()), dask_address) as task_runner:
+    with fold_task_runner(
+        runner, workers or fold_workers(folds, settings.available_cores()), dask_address
+    ) as task_runner:
         futures = task_runner.map(
             train_fold.with_options(retries=retries),
             {

@@ -1,12 +1,12 @@
 """Evaluate a registered model on the 10,000 test images."""
 
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.tasks.data import download_mnist, normalize_images, reshape_images
+from mnist_pipeline.tasks.evaluation import EvaluationSummary, evaluate_model, report_evaluation
+from mnist_pipeline.tasks.registry import resolve_version
 from prefect import flow
 
-from flows import parameters as p
 from mnist_pipeline import settings
-from tasks.data import download_mnist, normalize_images, reshape_images
-from tasks.evaluation import EvaluationSummary, evaluate_model, report_evaluation
-from tasks.registry import resolve_version
 
 
 @flow(name="evaluate")

@@ -1,13 +1,13 @@
 """Train the chosen model on all training images and register it as a new version."""
 
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
+from mnist_pipeline.tasks.models import FinalizeSummary, register_model, train_final_model
 from prefect import flow
 from prefect.runtime import flow_run
 
-from flows import parameters as p
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
-from tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
-from tasks.models import FinalizeSummary, register_model, train_final_model
 
 
 @flow(name="finalize")

@@ -6,7 +6,7 @@ takes each parameter's description from the flow's docstring, which `described` 
 
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -14,20 +14,20 @@ from mnist_pipeline.config import ModelName as Model
 from mnist_pipeline.preprocessing import Scaling
 
 Folds = Annotated[int, Field(ge=2)]
-Epochs = Optional[Annotated[int, Field(ge=1)]]
+Epochs = Annotated[int, Field(ge=1)] | None
 BatchSize = Annotated[int, Field(ge=1)]
-LearningRate = Optional[Annotated[float, Field(gt=0)]]
-Limit = Optional[Annotated[int, Field(ge=10)]]
-Workers = Optional[Annotated[int, Field(ge=1)]]
+LearningRate = Annotated[float, Field(gt=0)] | None
+Limit = Annotated[int, Field(ge=10)] | None
+Workers = Annotated[int, Field(ge=1)] | None
 Runner = Literal["process", "thread", "dask"]
-DaskAddress = Optional[Annotated[str, Field(pattern=r"^(\w+://)?\S+:\d+$")]]
+DaskAddress = Annotated[str, Field(pattern=r"^(\w+://)?\S+:\d+$")] | None
 Retries = Annotated[int, Field(ge=0, le=10)]
 ModelVersion = Annotated[str, Field(pattern=r"^(champion|latest|v\d{4,})$")]
 Tolerance = Annotated[float, Field(ge=0, le=1)]
 Images = Annotated[list[str], Field(min_length=1)]
 Models = Annotated[list[Model], Field(min_length=1)]
 Scalings = Annotated[list[Scaling], Field(min_length=1)]
-LearningRates = Optional[Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)]]
+LearningRates = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] | None
 
 DESCRIPTIONS = {
     "model": "The study's CNN: baseline (one conv block), batchnorm (with batch normalization) or deeper (three conv "

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.flows.evaluate import evaluate
+from mnist_pipeline.flows.finalize import finalize
+from mnist_pipeline.tasks.registry import Promotion, champion_without_metrics_for, promote_if_better
 from prefect import flow
 
-from flows import parameters as p
-from flows.evaluate import evaluate
-from flows.finalize import finalize
 from mnist_pipeline import settings
-from tasks.registry import Promotion, champion_without_metrics_for, promote_if_better
 
 
 @flow(name="retrain")
@@ -28,8 +28,16 @@ def retrain(
 ) -> Promotion:
     output = Path(settings.run_dir("retrain", output_dir))
     trained = finalize(
-        model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, scaling=scaling, limit=limit,
-        seed=seed, data_dir=data_dir, h5=h5, output_dir=str(output / "finalize"),
+        model=model,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        scaling=scaling,
+        limit=limit,
+        seed=seed,
+        data_dir=data_dir,
+        h5=h5,
+        output_dir=str(output / "finalize"),
     )
     evaluation = evaluate(model_version=trained.version, data_dir=data_dir, output_dir=str(output / "evaluate"))
     stale_champion = champion_without_metrics_for(evaluation.test_data)

@@ -26,7 +26,11 @@ def find_images(paths: list[str]) -> list[Path]:
     stays, so that it is reported)."""
     found: list[Path] = []
     for path in map(Path, paths):
-        inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) if path.is_dir() else []
+        inside = (
+            sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if path.is_dir()
+            else []
+        )
         found.extend(inside or [path])
     return found
 
@@ -100,7 +104,9 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
     crop = ink[first_row : last_row + 1, first_column : last_column + 1]
     scale = DIGIT_BOX / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    digit = np.asarray(Image.fromarray(np.uint8(np.round(crop * 255))).resize(size, Image.Resampling.LANCZOS), np.float64)
+    digit = np.asarray(
+        Image.fromarray(np.uint8(np.round(crop * 255))).resize(size, Image.Resampling.LANCZOS), np.float64
+    )
 
     y, x = np.indices(digit.shape)
     mass = digit.sum()

@@ -65,7 +65,9 @@ def decode_idx(content: bytes, name: str) -> np.ndarray:
     shape = tuple(int(d) for d in np.frombuffer(content, ">u4", count=ndim, offset=4))
     expected = header_size + int(np.prod(shape))
     if len(content) != expected:
-        raise DataError(f"{name} is truncated or padded: expected {expected} bytes for shape {shape}, got {len(content)}")
+        raise DataError(
+            f"{name} is truncated or padded: expected {expected} bytes for shape {shape}, got {len(content)}"
+        )
     return np.frombuffer(content, np.uint8, offset=header_size).reshape(shape)
 
 
@@ -107,13 +109,17 @@ def read_npz(path: Path) -> Mnist:
 def read_directory(directory: Path) -> Mnist:
     """The four IDX files (`.gz` or raw) in `directory`, or else its `mnist.npz`."""
     if not directory.is_dir():
-        raise DataError(f"MNIST directory {directory} does not exist; set MNIST_DATA_DIR to a folder with the MNIST files")
+        raise DataError(
+            f"MNIST directory {directory} does not exist; set MNIST_DATA_DIR to a folder with the MNIST files"
+        )
     found = {field: _find_idx(directory, name) for field, name in IDX_FILES.items()}
     if not any(found.values()) and (directory / "mnist.npz").is_file():
         return read_npz(directory / "mnist.npz")
     missing = [IDX_FILES[field] for field, path in found.items() if path is None]
     if missing:
-        raise DataError(f"{directory} lacks {', '.join(name + '[.gz]' for name in missing)}; add the missing MNIST files")
+        raise DataError(
+            f"{directory} lacks {', '.join(name + '[.gz]' for name in missing)}; add the missing MNIST files"
+        )
     return Mnist(**{field: read_idx(path) for field, path in found.items()})
 
 
@@ -131,7 +137,11 @@ def identify(data: Mnist, source: str) -> str:
         if digests == known:
             return name
     closest = max(KNOWN_DIGESTS.values(), key=lambda known: sum(known[f] == digests[f] for f in known))
-    wrong = [f"{IDX_FILES[f]} (sha256 {digests[f][:12]}..., expected {closest[f][:12]}...)" for f in closest if digests[f] != closest[f]]
+    wrong = [
+        f"{IDX_FILES[f]} (sha256 {digests[f][:12]}..., expected {closest[f][:12]}...)"
+        for f in closest
+        if digests[f] != closest[f]
+    ]
     raise DataError(f"{source} does not hold MNIST: {'; '.join(wrong)}; replace those files with the canonical ones")
 
 

@@ -141,7 +141,9 @@ def load_checked_model(path: Path) -> keras.Model:
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist")
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise ModelFileError(f"{path} is damaged or not a Keras model (a .keras file is a zip archive; this is not one)")
+        raise ModelFileError(
+            f"{path} is damaged or not a Keras model (a .keras file is a zip archive; this is not one)"
+        )
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # Keras reports damaged archives and unsafe content in many ways

@@ -1,9 +1,9 @@
 """A model registry on the file system: one folder per version, a champion pointer, atomic updates.
 
-    models/
-      v0001/model.keras, metadata.json (and final_model.h5 when asked)
-      champion.json     {"version": "v0001"}: switched atomically
-      .lock             serializes version numbering and metadata updates across processes
+models/
+  v0001/model.keras, metadata.json (and final_model.h5 when asked)
+  champion.json     {"version": "v0001"}: switched atomically
+  .lock             serializes version numbering and metadata updates across processes
 """
 
 import fcntl
@@ -126,7 +126,9 @@ class Registry:
         if spec == "champion":
             version = self.champion()
             if version is None:
-                raise RegistryError(f"no champion model in {self.root} yet; run `mnist-pipeline retrain` first, or pass a version")
+                raise RegistryError(
+                    f"no champion model in {self.root} yet; run `mnist-pipeline retrain` first, or pass a version"
+                )
         elif spec == "latest":
             versions = self.versions()
             if not versions:

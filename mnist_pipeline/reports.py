@@ -6,10 +6,10 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib import pyplot  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np
+from matplotlib import pyplot
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 TRAIN_COLOR = "blue"
 VALIDATION_COLOR = "orange"
@@ -32,13 +32,22 @@ def study_lines(accuracies: list[float]) -> list[str]:
 def learning_curves(histories: list[dict[str, list[float]]]) -> Figure:
     """Loss and accuracy per epoch for every fold: train in blue, validation in orange."""
     figure, (loss_axes, accuracy_axes) = pyplot.subplots(2, 1, figsize=(6, 6), sharex=True)
-    for axes, metric, title in ((loss_axes, "loss", "Cross Entropy Loss"), (accuracy_axes, "accuracy", "Classification Accuracy")):
+    for axes, metric, title in (
+        (loss_axes, "loss", "Cross Entropy Loss"),
+        (accuracy_axes, "accuracy", "Classification Accuracy"),
+    ):
         for index, history in enumerate(histories):
             epochs = np.arange(1, len(history[metric]) + 1)
             first = index == 0
             axes.plot(epochs, history[metric], ".-", color=TRAIN_COLOR, label="train" if first else None)
             if f"val_{metric}" in history:
-                axes.plot(epochs, history[f"val_{metric}"], ".-", color=VALIDATION_COLOR, label="validation" if first else None)
+                axes.plot(
+                    epochs,
+                    history[f"val_{metric}"],
+                    ".-",
+                    color=VALIDATION_COLOR,
+                    label="validation" if first else None,
+                )
         axes.set_title(title)
         axes.legend()
     accuracy_axes.set_xlabel("epoch")

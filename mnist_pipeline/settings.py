@@ -1,7 +1,7 @@
 """Every path the pipeline reads or writes is decided here, from environment settings."""
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fsspec.core import split_protocol
@@ -63,7 +63,7 @@ def run_dir(flow_name: str, output: str | os.PathLike | None = None) -> Path:
     """`output` if given, else a new `artifacts/runs/<flow>-<timestamp>/`."""
     if output:
         return Path(output).expanduser().resolve()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     candidate = artifacts_dir() / "runs" / f"{flow_name}-{stamp}"
     suffix = 1
     while candidate.exists():

@@ -24,10 +24,14 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     n_samples = len(labels)
     classes, counts = np.unique(labels, return_counts=True)
     if not len(classes) <= size <= n_samples:
-        raise ValueError(f"limit must be between {len(classes)} and {n_samples} (the images available), got limit={size}")
+        raise ValueError(
+            f"limit must be between {len(classes)} and {n_samples} (the images available), got limit={size}"
+        )
     shares = counts * size / n_samples
     quotas = np.floor(shares).astype(int)
     quotas[np.argsort(quotas - shares, kind="stable")[: size - quotas.sum()]] += 1
     rng = np.random.default_rng(seed)
-    chosen = [rng.choice(np.flatnonzero(labels == label), quota, replace=False) for label, quota in zip(classes, quotas)]
+    chosen = [
+        rng.choice(np.flatnonzero(labels == label), quota, replace=False) for label, quota in zip(classes, quotas)
+    ]
     return np.sort(np.concatenate(chosen))

@@ -4,6 +4,7 @@ import urllib.error
 from typing import Literal
 
 import numpy as np
+from mnist_pipeline.tasks.caching import CACHED_RESULTS, array_cache_key
 from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel
@@ -12,7 +13,6 @@ from mnist_pipeline import mnist, preprocessing, settings
 from mnist_pipeline.arrays import ArrayHandle, save_array
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.splits import stratified_subset
-from tasks.caching import CACHED_RESULTS, array_cache_key
 
 
 class MnistArrays(BaseModel):
@@ -66,13 +66,17 @@ def download_mnist(data_dir: str | None = None) -> MnistArrays:
         path = mnist.download(mnist.KERAS_URL, settings.download_dir() / "mnist.npz", mnist.KERAS_SHA256)
         source, data = mnist.KERAS_URL, mnist.read_npz(path)
     dataset = mnist.identify(data, source)
-    get_run_logger().info("Read %s from %s: %d train, %d test images", dataset, source, len(data.train_images), len(data.test_images))
+    get_run_logger().info(
+        "Read %s from %s: %d train, %d test images", dataset, source, len(data.train_images), len(data.test_images)
+    )
     cache = settings.cache_url()
     return MnistArrays(dataset=dataset, **{name: save_array(array, cache) for name, array in data._asdict().items()})
 
 
 @task(**CACHED_RESULTS)
-def reshape_images(raw: MnistArrays, split: Literal["train", "test"] = "train", limit: int | None = None, seed: int = 1) -> LabeledImages:
+def reshape_images(
+    raw: MnistArrays, split: Literal["train", "test"] = "train", limit: int | None = None, seed: int = 1
+) -> LabeledImages:
     """(N, 28, 28) -> (N, 28, 28, 1) and one-hot labels; `limit` keeps a stratified subset."""
     images = getattr(raw, f"{split}_images").open()
     labels = getattr(raw, f"{split}_labels").open()
@@ -94,4 +98,6 @@ def fit_scaling(images: ArrayHandle, scaling: str, fit_index: np.ndarray | None 
 
 @task(**CACHED_RESULTS)
 def normalize_images(images: ArrayHandle, stats: ScalingStats) -> ScaledImages:
-    return ScaledImages(images=save_array(preprocessing.apply_scaling(images.open(), stats), settings.cache_url()), stats=stats)
+    return ScaledImages(
+        images=save_array(preprocessing.apply_scaling(images.open(), stats), settings.cache_url()), stats=stats
+    )

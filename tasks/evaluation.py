@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import numpy as np
+from mnist_pipeline.tasks.data import LabeledImages, ScaledImages
+from mnist_pipeline.tasks.registry import ModelVersion
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -12,8 +14,6 @@ from mnist_pipeline import files, reports, settings
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.evaluation import test_metrics
 from mnist_pipeline.registry import Registry
-from tasks.data import LabeledImages, ScaledImages
-from tasks.registry import ModelVersion
 
 
 class EvaluationSummary(BaseModel):
@@ -36,7 +36,9 @@ def evaluate_model(model_version: ModelVersion, images: ScaledImages, labels: Ar
 
 
 @task(cache_policy=NO_CACHE)
-def report_evaluation(model_version: ModelVersion, result: dict, test: LabeledImages, output_dir: str) -> EvaluationSummary:
+def report_evaluation(
+    model_version: ModelVersion, result: dict, test: LabeledImages, output_dir: str
+) -> EvaluationSummary:
     """Print the study's line; write metrics.json and figures; record the metrics in the registry."""
     version, accuracy, loss = model_version.version, result["accuracy"], result["loss"]
     logger = get_run_logger()
@@ -50,7 +52,9 @@ def report_evaluation(model_version: ModelVersion, result: dict, test: LabeledIm
     metrics = {name: value for name, value in result.items() if name != "predicted"}
     wrong = np.flatnonzero(predicted != digits)[:9]
     figures = {
-        "confusion_matrix.png": reports.png_bytes(reports.confusion_matrix_figure(np.asarray(metrics["confusion_matrix"]))),
+        "confusion_matrix.png": reports.png_bytes(
+            reports.confusion_matrix_figure(np.asarray(metrics["confusion_matrix"]))
+        ),
         "misclassified.png": reports.png_bytes(
             reports.image_grid(images[wrong], [f"true {digits[i]}, predicted {predicted[i]}" for i in wrong])
         ),
@@ -64,8 +68,14 @@ def report_evaluation(model_version: ModelVersion, result: dict, test: LabeledIm
         version, test_metrics={"accuracy": accuracy, "loss": loss, "test_data": test_data, "output_dir": str(output)}
     )
     create_table_artifact(
-        [{"digit": row["digit"], **{k: round(row[k], 4) for k in ("precision", "recall", "f1")}, "support": row["support"]}
-         for row in metrics["per_class"]],
+        [
+            {
+                "digit": row["digit"],
+                **{k: round(row[k], 4) for k in ("precision", "recall", "f1")},
+                "support": row["support"],
+            }
+            for row in metrics["per_class"]
+        ],
         key="test-per-class",
         description=f"per-class test metrics of {version}",
     )

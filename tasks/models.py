@@ -1,10 +1,12 @@
 """Training the final model on all training images and registering it as a new version."""
 
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mnist_pipeline.tasks.data import MnistArrays, ScaledImages
+from mnist_pipeline.tasks.training import log_epoch
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -15,8 +17,6 @@ from mnist_pipeline import files, reports, settings
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.registry import MODEL_FILE, Registry
-from tasks.data import MnistArrays, ScaledImages
-from tasks.training import log_epoch
 
 
 class TrainedModel(BaseModel, arbitrary_types_allowed=True):
@@ -37,9 +37,7 @@ def train_final_model(images: ScaledImages, labels: ArrayHandle, config: Trainin
     """A fresh model trained on every training image, as the study's final step."""
     from mnist_pipeline.training import train_model
 
-    model, history, seconds = train_model(
-        config, images.images.open(), labels.open(), report=log_epoch(config.model)
-    )
+    model, history, seconds = train_model(config, images.images.open(), labels.open(), report=log_epoch(config.model))
     return TrainedModel(model=model, history=history, seconds=seconds)
 
 
@@ -62,12 +60,16 @@ def register_model(
     registry = Registry(settings.models_dir())
     metadata = {
         "parameters": parameters,
-        "data": {"dataset": raw.dataset, "train_images": raw.train_images.sha256, "train_labels": raw.train_labels.sha256},
+        "data": {
+            "dataset": raw.dataset,
+            "train_images": raw.train_images.sha256,
+            "train_labels": raw.train_labels.sha256,
+        },
         "scaling": images.stats._asdict(),
         "code_version": git_revision(),
         "training_seconds": trained.seconds,
         "history": trained.history,
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
         "status": "challenger",
     }
     with registry.staging() as staged:
@@ -76,12 +78,16 @@ def register_model(
             trained.model.save(staged / "final_model.h5")
         version = registry.publish(staged, metadata)
     model_path = registry.path(version) / MODEL_FILE
-    get_run_logger().info("Saved %s as model version %s (%.0f s of training)", parameters["model"], version, trained.seconds)
+    get_run_logger().info(
+        "Saved %s as model version %s (%.0f s of training)", parameters["model"], version, trained.seconds
+    )
 
     output = Path(output_dir)
     curves = reports.png_bytes(reports.learning_curves([trained.history]))
     files.write_bytes(output / "learning_curves.png", curves)
-    summary = FinalizeSummary(version=version, model_path=str(model_path), output_dir=str(output), seconds=trained.seconds)
+    summary = FinalizeSummary(
+        version=version, model_path=str(model_path), output_dir=str(output), seconds=trained.seconds
+    )
     files.write_json(output / "finalize.json", {**summary.model_dump(), "metadata": {**metadata, "version": version}})
     create_markdown_artifact(
         f"# Model version {version}\n\n`{parameters['model']}` trained on {images.images.shape[0]:,} images in "

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+from mnist_pipeline.tasks.registry import ModelVersion
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -10,7 +11,6 @@ from pydantic import BaseModel
 
 from mnist_pipeline import files, preprocessing
 from mnist_pipeline.images import ImageError, find_images, load_digit
-from tasks.registry import ModelVersion
 
 
 class PredictionSummary(BaseModel):
@@ -52,8 +52,12 @@ def report_predictions(results: list[dict], model_version: ModelVersion, output_
     files.write_json(Path(output_dir) / "predictions.json", {"version": model_version.version, "predictions": results})
     create_table_artifact(
         [
-            {"file": r["file"], "digit": r.get("digit", ""), "probability": round(max(r["probabilities"]), 4) if "digit" in r else "",
-             "error": r.get("error", "")}
+            {
+                "file": r["file"],
+                "digit": r.get("digit", ""),
+                "probability": round(max(r["probabilities"]), 4) if "digit" in r else "",
+                "error": r.get("error", ""),
+            }
             for r in results
         ],
         key="predictions",

@@ -52,7 +52,9 @@ def champion_without_metrics_for(test_data: str) -> str | None:
 def promote_if_better(version: str, tolerance: float, output_dir: str) -> Promotion:
     """`version` becomes champion if its test accuracy >= the champion's - tolerance; else it is rejected."""
     promoted, reason, champion = Registry(settings.models_dir()).judge(version, tolerance)
-    decision = Promotion(version=version, promoted=promoted, reason=reason, previous_champion=champion, output_dir=output_dir)
+    decision = Promotion(
+        version=version, promoted=promoted, reason=reason, previous_champion=champion, output_dir=output_dir
+    )
     get_run_logger().info("%s %s: %s", version, "promoted to champion" if promoted else "rejected", reason)
     files.write_json(Path(output_dir) / "promotion.json", decision.model_dump())
     create_markdown_artifact(

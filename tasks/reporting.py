@@ -4,13 +4,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from mnist_pipeline.tasks.data import LabeledImages
+from mnist_pipeline.tasks.training import FoldResult
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel
 
 from mnist_pipeline import files, reports
-from tasks.data import LabeledImages
-from tasks.training import FoldResult
 
 
 class CrossValidationSummary(BaseModel):
@@ -23,7 +23,9 @@ class CrossValidationSummary(BaseModel):
 
 
 @task
-def aggregate_folds(results: list[FoldResult], params: dict[str, Any], samples: LabeledImages, output_dir: str) -> CrossValidationSummary:
+def aggregate_folds(
+    results: list[FoldResult], params: dict[str, Any], samples: LabeledImages, output_dir: str
+) -> CrossValidationSummary:
     """Print the study's lines; write figures and metrics.json to `output_dir`; publish artifacts."""
     results = sorted(results, key=lambda result: result.fold)
     accuracies = [result.accuracy for result in results]
@@ -45,14 +47,19 @@ def aggregate_folds(results: list[FoldResult], params: dict[str, Any], samples: 
     metrics = {"params": params, "folds": [result.model_dump() for result in results], **summary}
     files.write_json(output / "metrics.json", metrics)
 
-    rows = [{"fold": r.fold, "accuracy (%)": round(100 * r.accuracy, 3), "seconds": round(r.seconds, 1), "worker": r.worker} for r in results]
+    rows = [
+        {"fold": r.fold, "accuracy (%)": round(100 * r.accuracy, 3), "seconds": round(r.seconds, 1), "worker": r.worker}
+        for r in results
+    ]
     create_table_artifact(rows, key="cross-validation-folds", description="Validation accuracy per fold")
     create_markdown_artifact(
         "\n\n".join(
             [
                 f"# Cross-validation of `{params.get('model')}`",
                 "```\n" + "\n".join(reports.study_lines(accuracies)) + "\n```",
-                reports.markdown_image(figures["learning_curves.png"], "learning curves (train blue, validation orange)"),
+                reports.markdown_image(
+                    figures["learning_curves.png"], "learning curves (train blue, validation orange)"
+                ),
                 reports.markdown_image(figures["accuracy_boxplot.png"], "fold accuracy box plot"),
                 f"Outputs: `{output}`",
             ]
@@ -61,4 +68,6 @@ def aggregate_folds(results: list[FoldResult], params: dict[str, Any], samples: 
         description=f"mean accuracy {100 * summary['mean']:.3f}%",
     )
     training_seconds = sum(result.seconds for result in results)
-    return CrossValidationSummary(output_dir=str(output), accuracies=accuracies, training_seconds=training_seconds, **summary)
+    return CrossValidationSummary(
+        output_dir=str(output), accuracies=accuracies, training_seconds=training_seconds, **summary
+    )

@@ -13,7 +13,9 @@ from mnist_pipeline.parallel import start_fold_worker, threads_per_worker
 
 def check_runner_options(runner: str, dask_address: str | None) -> None:
     if dask_address and runner != "dask":
-        raise ValueError(f"dask_address is only used with runner='dask', got runner={runner!r}; add --runner dask or drop --dask-address")
+        raise ValueError(
+            f"dask_address is only used with runner='dask', got runner={runner!r}; add --runner dask or drop --dask-address"
+        )
 
 
 @contextmanager
@@ -26,7 +28,7 @@ def fold_task_runner(runner: str, workers: int, dask_address: str | None = None)
     """
     with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
         if runner == "dask":
-            from tasks.dask_cluster import dask_task_runner  # distributed loads only when asked for
+            from mnist_pipeline.tasks.dask_cluster import dask_task_runner  # distributed loads only when asked for
 
             with dask_task_runner(dask_address, workers) as task_runner:
                 yield task_runner

@@ -4,14 +4,14 @@ import os
 import socket
 
 import numpy as np
+from mnist_pipeline.tasks.caching import CACHED_RESULTS
+from mnist_pipeline.tasks.data import ScaledImages
 from prefect import get_run_logger, task
 from pydantic import BaseModel
 
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.preprocessing import ScalingStats
-from tasks.caching import CACHED_RESULTS
-from tasks.data import ScaledImages
 
 
 class FoldResult(BaseModel):
@@ -28,7 +28,9 @@ def log_epoch(label: str):
     logger = get_run_logger()
 
     def report(epoch: int, epochs: int, logs: dict[str, float]) -> None:
-        logger.info("%s epoch %d/%d: %s", label, epoch, epochs, " ".join(f"{name}={value:.4f}" for name, value in logs.items()))
+        logger.info(
+            "%s epoch %d/%d: %s", label, epoch, epochs, " ".join(f"{name}={value:.4f}" for name, value in logs.items())
+        )
 
     return report
 
@@ -51,8 +53,13 @@ def train_fold(
 
     x, y = images.images.open(), labels.open()
     history, seconds = fit_and_validate(
-        config, x[train_index], y[train_index], x[validation_index], y[validation_index],
-        seed=config.seed + fold, report=log_epoch(f"fold {fold}"),
+        config,
+        x[train_index],
+        y[train_index],
+        x[validation_index],
+        y[validation_index],
+        seed=config.seed + fold,
+        report=log_epoch(f"fold {fold}"),
     )
     return FoldResult(
         fold=fold,

@@ -1,6 +1,6 @@
 """Writes tests/data/mnist-first-1000: the first 1,000 training and 200 test images of MNIST.
 
-    python tests/data/make_subset.py PATH_TO_FULL_MNIST
+python tests/data/make_subset.py PATH_TO_FULL_MNIST
 """
 
 import gzip

@@ -22,8 +22,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -56,7 +61,11 @@ class PrefectStack:
     def start(self, name: str, *arguments: str, **extra_env: str) -> None:
         with open(self.directory / f"{name}.log", "wb") as log:
             self.processes[name] = subprocess.Popen(
-                [PREFECT, *arguments], cwd=ROOT, env=self.env | extra_env, stdout=log, stderr=subprocess.STDOUT,
+                [PREFECT, *arguments],
+                cwd=ROOT,
+                env=self.env | extra_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -88,7 +97,9 @@ class PrefectStack:
         pytest.fail(f"prefect server not healthy after {timeout} s:\n" + self.log_tail("server"))
 
     def cli(self, *arguments: str) -> subprocess.CompletedProcess:
-        return subprocess.run([PREFECT, *arguments], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [PREFECT, *arguments], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300
+        )
 
     @contextmanager
     def client(self):
@@ -121,7 +132,10 @@ def stack(tmp_path_factory, mnist_dir):
     try:
         stack.start("server", "server", "start", "--host", "127.0.0.1", "--port", stack.url.rsplit(":", 1)[1])
         stack.wait_until_healthy()
-        for arguments in (["work-pool", "create", "mnist-pool", "--type", "process"], ["--no-prompt", "deploy", "--all"]):
+        for arguments in (
+            ["work-pool", "create", "mnist-pool", "--type", "process"],
+            ["--no-prompt", "deploy", "--all"],
+        ):
             result = stack.cli(*arguments)
             assert result.returncode == 0, f"prefect {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}"
         stack.start("worker", "worker", "start", "--pool", "mnist-pool", MNIST_DATA_DIR=str(mnist_dir))
@@ -147,5 +161,3 @@ def screenshots(capsys) -> Path:
     yield directory
     with capsys.disabled():
         print(f"\nUI screenshots: {directory}")
-
-

@@ -3,7 +3,7 @@
 import json
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,9 @@ def test_every_flow_is_deployed_with_a_described_bounded_form(stack):
         assert deployment.work_pool_name == "mnist-pool" and deployment.enforce_parameter_schema
         assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
         for name, schema in deployment.parameter_openapi_schema["properties"].items():
-            assert schema.get("title") and schema.get("description"), f"{deployment.name}: {name} lacks a title or description"
+            assert schema.get("title") and schema.get("description"), (
+                f"{deployment.name}: {name} lacks a title or description"
+            )
             if name in ("model", "scaling", "runner"):
                 assert schema["enum"], f"{deployment.name}: {name} should be a dropdown"
     form = stack.deployment("cross-validate").parameter_openapi_schema["properties"]
@@ -53,7 +55,9 @@ def test_with_schema_enforcement_off_the_flow_fails_before_training(stack):
     deployment = stack.deployment("cross-validate")
     with stack.client() as client:
         response = client.request(
-            "POST", "/deployments/{id}/create_flow_run", path_params={"id": deployment.id},
+            "POST",
+            "/deployments/{id}/create_flow_run",
+            path_params={"id": deployment.id},
             json={"parameters": {**QUICK, "folds": 1}, "enforce_parameter_schema": False},
         )
     flow_run = stack.wait_for_final_state(response.json()["id"])
@@ -83,15 +87,24 @@ def test_api_run_completes_with_artifacts_and_epoch_logs(stack, mnist_dir, tmp_p
 
 
 def test_retrain_runs_on_its_weekly_cron_schedule(stack):
-    [configured] = [d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"] if d["name"] == "retrain"]
+    [configured] = [
+        d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text())["deployments"] if d["name"] == "retrain"
+    ]
     deployment = stack.deployment("retrain")
     [schedule] = deployment.schedules
     assert schedule.active and schedule.schedule.cron == configured["schedules"][0]["cron"]
 
     deadline = time.monotonic() + 90
-    while len(scheduled := stack.flow_runs(deployment.id, flow_run_filter=FlowRunFilter(state={"type": {"any_": ["SCHEDULED"]}}))) < 2:
+    while (
+        len(
+            scheduled := stack.flow_runs(
+                deployment.id, flow_run_filter=FlowRunFilter(state={"type": {"any_": ["SCHEDULED"]}})
+            )
+        )
+        < 2
+    ):
         assert time.monotonic() < deadline, "the server scheduled no retrain runs:\n" + stack.log_tail("server")
         time.sleep(2)
     starts = sorted(flow_run.expected_start_time for flow_run in scheduled)
-    assert starts[0] > datetime.now(timezone.utc)
+    assert starts[0] > datetime.now(UTC)
     assert all(later - earlier == timedelta(days=7) for earlier, later in zip(starts, starts[1:]))

@@ -27,7 +27,9 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     runs_before = len(stack.flow_runs(deployment.id))
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     created = []
-    page.on("request", lambda request: created.append(request.url) if request.url.endswith("/create_flow_run") else None)
+    page.on(
+        "request", lambda request: created.append(request.url) if request.url.endswith("/create_flow_run") else None
+    )
     page.goto(stack.url)  # the server's default UI
     page.get_by_role("link", name="Deployments", exact=True).click()
     page.get_by_role("link", name="cross-validate", exact=True).first.click()
@@ -78,7 +80,9 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     page.screenshot(path=screenshots / "run-artifacts.png")
 
     with stack.client() as client:
-        [summary] = [a for a in client.read_artifacts() if a.flow_run_id == flow_run.id and a.key == "cross-validation-summary"]
+        [summary] = [
+            a for a in client.read_artifacts() if a.flow_run_id == flow_run.id and a.key == "cross-validation-summary"
+        ]
     grid.get_by_text("cross-validation-summary", exact=True).click()  # the key's versions
     page.get_by_role("link", name=str(summary.id)[:8], exact=True).click()  # this run's version
     expect(page.get_by_role("heading", name="Cross-validation of baseline")).to_be_visible()
@@ -87,5 +91,3 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     assert all(width > 0 for width in figures.evaluate_all("images => images.map(image => image.naturalWidth)"))
     page.screenshot(path=screenshots / "summary-artifact.png", full_page=True)
     page.close()
-
-

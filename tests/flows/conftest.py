@@ -1,8 +1,7 @@
 import pytest
+from mnist_pipeline.flows.finalize import finalize
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter
-
-from flows.finalize import finalize
 
 
 def task_states(flow_run_ids) -> dict[str, list[str]]:
@@ -27,5 +26,7 @@ def registered_model(prefect_server, mnist_dir, tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("artifacts")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MNIST_ARTIFACTS_DIR", str(artifacts))
-        summary = finalize(model="baseline", epochs=3, limit=1000, data_dir=str(mnist_dir), output_dir=str(artifacts / "finalize"))
+        summary = finalize(
+            model="baseline", epochs=3, limit=1000, data_dir=str(mnist_dir), output_dir=str(artifacts / "finalize")
+        )
         yield summary, artifacts, patch

@@ -6,9 +6,9 @@ import shutil
 
 import numpy as np
 import pytest
+from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.flows.finalize import finalize
 
-from flows.cross_validate import cross_validate
-from flows.finalize import finalize
 from mnist_pipeline.arrays import array_sha256
 from mnist_pipeline.mnist import DataError, encode_idx, read_directory
 
@@ -18,7 +18,9 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3
 def subset_copy(source, target):
     target.mkdir()
     data = read_directory(source)
-    for name, array in zip(FILES, (data.train_images[:1000], data.train_labels[:1000], data.test_images[:200], data.test_labels[:200])):
+    for name, array in zip(
+        FILES, (data.train_images[:1000], data.train_labels[:1000], data.test_images[:200], data.test_labels[:200])
+    ):
         (target / f"{name}.gz").write_bytes(gzip.compress(encode_idx(array)))
     return target
 
@@ -72,7 +74,9 @@ def test_a_bad_data_directory_is_named_and_earlier_results_survive(damage, earli
     assert all(path.read_bytes() == content for path, content in saved.items())
 
 
-def test_a_full_disk_fails_the_write_and_keeps_the_cache(prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch):
+def test_a_full_disk_fails_the_write_and_keeps_the_cache(
+    prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch
+):
     cross_validate(folds=2, epochs=1, limit=200, data_dir=str(mnist_dir), output_dir=str(tmp_path / "before"))
     cached = sorted((artifacts_dir / "cache").glob("*.npy"))
     real_save = np.save
@@ -83,11 +87,18 @@ def test_a_full_disk_fails_the_write_and_keeps_the_cache(prefect_server, artifac
 
     monkeypatch.setattr(np, "save", disk_fills_up)
     with pytest.raises(OSError, match="No space left on device"):
-        cross_validate(folds=2, epochs=1, limit=200, scaling="center", data_dir=str(mnist_dir), output_dir=str(tmp_path / "full"))
+        cross_validate(
+            folds=2, epochs=1, limit=200, scaling="center", data_dir=str(mnist_dir), output_dir=str(tmp_path / "full")
+        )
     assert sorted((artifacts_dir / "cache").glob("*.npy")) == cached, "no half-written array is left behind"
     assert not list((artifacts_dir / "cache").glob(".*.tmp"))
     for path in cached:
         assert array_sha256(np.load(path)) == path.stem
 
     monkeypatch.undo()
-    assert finalize(model="baseline", epochs=1, limit=200, data_dir=str(mnist_dir), output_dir=str(tmp_path / "after")).version == "v0001"
+    assert (
+        finalize(
+            model="baseline", epochs=1, limit=200, data_dir=str(mnist_dir), output_dir=str(tmp_path / "after")
+        ).version
+        == "v0001"
+    )

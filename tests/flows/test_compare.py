@@ -1,17 +1,24 @@
 import json
 
+from mnist_pipeline.flows.compare import compare
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter
 
-from flows.compare import compare
 from tests.flows.conftest import flow_run_artifacts, task_states
 
 
 def test_compare_cross_validates_each_variant_on_shared_cached_data(prefect_server, artifacts_dir, mnist_dir, tmp_path):
     output = tmp_path / "comparison"
     state = compare(
-        models=["baseline"], scalings=["unit", "standardize"], learning_rates=[0.01], folds=2, epochs=1, limit=300,
-        data_dir=str(mnist_dir), output_dir=str(output), return_state=True,
+        models=["baseline"],
+        scalings=["unit", "standardize"],
+        learning_rates=[0.01],
+        folds=2,
+        epochs=1,
+        limit=300,
+        data_dir=str(mnist_dir),
+        output_dir=str(output),
+        return_state=True,
     )
     summary = state.result()
     assert [row["variant"] for row in summary.rows] == ["baseline-unit-lr0.01", "baseline-standardize-lr0.01"]
@@ -21,13 +28,19 @@ def test_compare_cross_validates_each_variant_on_shared_cached_data(prefect_serv
         assert row["training_seconds"] == round(sum(fold["seconds"] for fold in metrics["folds"]), 1) > 0
     assert json.loads((output / "comparison.json").read_text())["variants"] == summary.rows
     assert (output / "comparison_boxplots.png").read_bytes().startswith(b"\x89PNG")
-    assert {"variant-comparison", "variant-comparison-summary"} <= set(flow_run_artifacts(state.state_details.flow_run_id))
+    assert {"variant-comparison", "variant-comparison-summary"} <= set(
+        flow_run_artifacts(state.state_details.flow_run_id)
+    )
 
     with get_client(sync_client=True) as client:
-        variants = client.read_flow_runs(flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [state.state_details.flow_run_id]}))
+        variants = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [state.state_details.flow_run_id]})
+        )
     first, second = sorted(variants, key=lambda run: run.start_time)
     assert task_states([first.id])["download_mnist"] == ["Completed"]
-    assert task_states([second.id])["download_mnist"] == ["Cached"] and task_states([second.id])["reshape_images"] == ["Cached"]
+    assert task_states([second.id])["download_mnist"] == ["Cached"] and task_states([second.id])["reshape_images"] == [
+        "Cached"
+    ]
 
 
 def test_without_learning_rates_each_model_trains_with_its_own(prefect_server, artifacts_dir, mnist_dir, tmp_path):

@@ -1,8 +1,8 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from mnist_pipeline.flows.cross_validate import cross_validate
 
-from flows.cross_validate import cross_validate
 from mnist_pipeline.arrays import array_sha256
 
 

@@ -4,11 +4,11 @@ import uuid
 
 import numpy as np
 import pytest
+from mnist_pipeline.flows.cross_validate import cross_validate
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter
 from prefect.exceptions import ParameterTypeError
 
-from flows.cross_validate import cross_validate
 from mnist_pipeline.arrays import array_sha256
 from mnist_pipeline.splits import kfold_indices
 
@@ -110,8 +110,12 @@ def test_thread_runner_trains_in_the_flow_process(prefect_server, artifacts_dir,
     assert summary.n == 2
 
 
-def test_the_improved_preset_cross_validates_with_its_own_epochs_and_learning_rate(prefect_server, artifacts_dir, quick, tmp_path):
-    summary, states, _ = run(**{**quick, "limit": 200, "epochs": None}, model="improved", output_dir=str(tmp_path / "out"))
+def test_the_improved_preset_cross_validates_with_its_own_epochs_and_learning_rate(
+    prefect_server, artifacts_dir, quick, tmp_path
+):
+    summary, states, _ = run(
+        **{**quick, "limit": 200, "epochs": None}, model="improved", output_dir=str(tmp_path / "out")
+    )
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     params = metrics["params"]
     assert (params["model"], params["epochs"], params["learning_rate"], summary.n) == ("improved", 15, 0.05, 2)
@@ -122,8 +126,14 @@ def test_the_improved_preset_cross_validates_with_its_own_epochs_and_learning_ra
 
 @pytest.mark.parametrize(
     "bad, name",
-    [({"folds": 1}, "folds"), ({"epochs": 0}, "epochs"), ({"learning_rate": 0}, "learning_rate"),
-     ({"model": "resnet"}, "model"), ({"scaling": "minmax"}, "scaling"), ({"batch_size": -1}, "batch_size")],
+    [
+        ({"folds": 1}, "folds"),
+        ({"epochs": 0}, "epochs"),
+        ({"learning_rate": 0}, "learning_rate"),
+        ({"model": "resnet"}, "model"),
+        ({"scaling": "minmax"}, "scaling"),
+        ({"batch_size": -1}, "batch_size"),
+    ],
 )
 def test_bad_parameters_are_refused_before_any_task_runs(prefect_server, artifacts_dir, quick, bad, name):
     with pytest.raises(ParameterTypeError, match=name):
@@ -153,7 +163,9 @@ def test_a_remote_cache_url_holds_the_arrays_and_is_reused(prefect_server, artif
         _, states, _ = run(**quick, runner="thread", output_dir=str(tmp_path / "second"))
         assert {state for name in DATA_TASKS for state in states[name]} == {"Cached"}
 
-        scaled = next(name for name in remote if _is_scaled_images(np.load(artifacts_dir / "fetched" / name, mmap_mode="r")))
+        scaled = next(
+            name for name in remote if _is_scaled_images(np.load(artifacts_dir / "fetched" / name, mmap_mode="r"))
+        )
         memory.rm(f"{url}/{scaled}")
         _, states, _ = run(**quick, runner="thread", output_dir=str(tmp_path / "third"))
         assert "Completed" in states["normalize_images"]

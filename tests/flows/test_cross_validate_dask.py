@@ -13,11 +13,11 @@ from pathlib import Path
 import dask
 import pytest
 from distributed import Client
+from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.tasks.dask_cluster import DaskConnectionError
 
-from flows.cross_validate import cross_validate
 from mnist_pipeline import settings
 from mnist_pipeline.parallel import threads_per_worker
-from tasks.dask_cluster import DaskConnectionError
 
 DASK = str(Path(sys.executable).with_name("dask"))
 
@@ -34,7 +34,19 @@ class DaskCluster:
 
     def start_scheduler(self) -> None:
         scheduler_file = self.directory / "scheduler.json"
-        self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)], "scheduler")
+        self._start(
+            [
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            "scheduler",
+        )
         deadline = time.monotonic() + 60
         while not scheduler_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -97,16 +109,22 @@ def fold_pids(output: Path) -> dict[int, int]:
 
 def test_folds_run_on_the_workers_of_an_existing_cluster(prefect_server, artifacts_dir, quick, tmp_path, dask_cluster):
     workers = dask_cluster.live_workers(2)
-    state = cross_validate(**quick, dask_address=dask_cluster.address, output_dir=str(tmp_path / "out"), return_state=True)
+    state = cross_validate(
+        **quick, dask_address=dask_cluster.address, output_dir=str(tmp_path / "out"), return_state=True
+    )
     assert state.is_completed()
     assert set(fold_pids(tmp_path / "out").values()) == {process.pid for process, _ in workers}
     with Client(dask_cluster.address) as client:
-        capped = client.run(lambda: (os.environ.get("TF_NUM_INTRAOP_THREADS"), os.environ.get("TF_NUM_INTEROP_THREADS")))
+        capped = client.run(
+            lambda: (os.environ.get("TF_NUM_INTRAOP_THREADS"), os.environ.get("TF_NUM_INTEROP_THREADS"))
+        )
     expected = str(threads_per_worker(settings.available_cores(), len(workers)))
     assert set(capped.values()) == {(expected, "1")}
 
 
-def test_a_fold_whose_worker_dies_runs_again_on_the_other_worker(prefect_server, artifacts_dir, quick, tmp_path, dask_cluster):
+def test_a_fold_whose_worker_dies_runs_again_on_the_other_worker(
+    prefect_server, artifacts_dir, quick, tmp_path, dask_cluster
+):
     epochs = 30
     killed = {}
 
@@ -124,7 +142,12 @@ def test_a_fold_whose_worker_dies_runs_again_on_the_other_worker(prefect_server,
     killer = threading.Thread(target=kill_the_first_worker_to_finish_an_epoch, args=(workers, stop))
     killer.start()
     try:
-        state = cross_validate(**{**quick, "epochs": epochs}, dask_address=dask_cluster.address, output_dir=str(tmp_path / "out"), return_state=True)
+        state = cross_validate(
+            **{**quick, "epochs": epochs},
+            dask_address=dask_cluster.address,
+            output_dir=str(tmp_path / "out"),
+            return_state=True,
+        )
     finally:
         stop.set()
         killer.join()
@@ -143,7 +166,9 @@ def test_without_an_address_folds_run_on_a_local_cluster_of_processes(prefect_se
     assert len(pids) == 2 and os.getpid() not in pids
 
 
-def test_an_unreachable_scheduler_fails_in_one_line_naming_the_address(prefect_server, artifacts_dir, quick, unused_port):
+def test_an_unreachable_scheduler_fails_in_one_line_naming_the_address(
+    prefect_server, artifacts_dir, quick, unused_port
+):
     address = f"tcp://127.0.0.1:{unused_port}"
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         with pytest.raises(DaskConnectionError, match=f"cannot reach the Dask scheduler at {address} .*--dask-address"):

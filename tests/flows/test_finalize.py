@@ -4,20 +4,28 @@ import re
 import keras
 import numpy as np
 import pytest
+from mnist_pipeline.flows.finalize import finalize
 from prefect import get_client
 from prefect.client.schemas.filters import LogFilter
 from prefect.logging.handlers import APILogWorker
 
-from flows.finalize import finalize
 from mnist_pipeline.arrays import array_sha256
 from mnist_pipeline.mnist import read_directory
 
 
-def test_finalize_registers_a_version_with_what_evaluate_and_predict_need(prefect_server, artifacts_dir, mnist_dir, tmp_path):
+def test_finalize_registers_a_version_with_what_evaluate_and_predict_need(
+    prefect_server, artifacts_dir, mnist_dir, tmp_path
+):
     output = tmp_path / "out"
     state = finalize(
-        model="baseline", epochs=2, limit=500, scaling="standardize", data_dir=str(mnist_dir), h5=True,
-        output_dir=str(output), return_state=True,
+        model="baseline",
+        epochs=2,
+        limit=500,
+        scaling="standardize",
+        data_dir=str(mnist_dir),
+        h5=True,
+        output_dir=str(output),
+        return_state=True,
     )
     summary = state.result()
     version_dir = artifacts_dir / "models" / "v0001"
@@ -35,7 +43,11 @@ def test_finalize_registers_a_version_with_what_evaluate_and_predict_need(prefec
     raw = read_directory(mnist_dir)
     assert metadata["data"]["train_images"] == array_sha256(raw.train_images)
     assert metadata["data"]["train_labels"] == array_sha256(raw.train_labels)
-    assert metadata["scaling"]["mode"] == "standardize" and 0 < metadata["scaling"]["mean"] < 1 and metadata["scaling"]["std"] > 0
+    assert (
+        metadata["scaling"]["mode"] == "standardize"
+        and 0 < metadata["scaling"]["mean"] < 1
+        and metadata["scaling"]["std"] > 0
+    )
     assert re.fullmatch(r"[0-9a-f]{40}", metadata["code_version"])
     assert len(metadata["history"]["loss"]) == 2 and metadata["training_seconds"] > 0 and metadata["created_at"]
 

@@ -5,9 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+from mnist_pipeline.flows.predict import predict
 from PIL import Image
 
-from flows.predict import predict
 from mnist_pipeline.mnist import read_directory
 from tests.flows.conftest import flow_run_artifacts
 
@@ -48,7 +48,12 @@ def test_predict_reads_digits_as_users_give_them(registered_model, mnist_dir, tm
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
 
-    state = predict(images=[str(inputs), str(broken)], model_version=summary.version, output_dir=str(tmp_path / "out"), return_state=True)
+    state = predict(
+        images=[str(inputs), str(broken)],
+        model_version=summary.version,
+        output_dir=str(tmp_path / "out"),
+        return_state=True,
+    )
     results = state.result().predictions
     assert [r["file"] for r in results] == sorted(str(inputs / name) for name in originals) + [str(broken)]
     assert results[-1] == {"file": str(broken), "error": results[-1]["error"]} and "corrupt" in results[-1]["error"]
@@ -75,8 +80,21 @@ def test_cli_json_lists_every_file_and_fails_when_one_failed(registered_model, m
     environment = {**os.environ, "MNIST_ARTIFACTS_DIR": str(artifacts), "PREFECT_HOME": str(tmp_path / "prefect")}
     environment.pop("PREFECT_API_URL", None)
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "predict", str(digit), str(tmp_path / "missing.png"), "--model-version", "latest", "--json"],
-        capture_output=True, text=True, env=environment, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "mnist_pipeline.flows.cli",
+            "predict",
+            str(digit),
+            str(tmp_path / "missing.png"),
+            "--model-version",
+            "latest",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=240,
     )
     assert result.returncode == 1, result.stderr[-2000:]
     good, missing = json.loads(result.stdout)

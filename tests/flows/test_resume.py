@@ -7,22 +7,46 @@ import sys
 import time
 
 import pytest
+from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.tasks.training import FoldsFailed
 
 import mnist_pipeline.training
-from flows.cross_validate import cross_validate
 from mnist_pipeline.training import TrainingDiverged
-from tasks.training import FoldsFailed
 from tests.flows.conftest import task_states
 
 
 def test_a_killed_run_resumes_with_its_finished_folds_cached(prefect_server, mnist_dir, tmp_path, monkeypatch):
-    environment = {**os.environ, "MNIST_ARTIFACTS_DIR": str(tmp_path / "artifacts"), "PREFECT_HOME": str(tmp_path / "prefect")}
+    environment = {
+        **os.environ,
+        "MNIST_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
     environment.pop("PREFECT_API_URL", None)
-    command = [sys.executable, "-m", "flows.cli", "cv", "--folds", "3", "--workers", "1", "--epochs", "2", "--limit", "900",
-               "--data-dir", str(mnist_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "mnist_pipeline.flows.cli",
+        "cv",
+        "--folds",
+        "3",
+        "--workers",
+        "1",
+        "--epochs",
+        "2",
+        "--limit",
+        "900",
+        "--data-dir",
+        str(mnist_dir),
+    ]
 
-    killed = subprocess.Popen([*command, "--output", str(tmp_path / "killed")], env=environment, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    killed = subprocess.Popen(
+        [*command, "--output", str(tmp_path / "killed")],
+        env=environment,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log, deadline = [], time.monotonic() + 240
     try:
         for line in killed.stdout:
@@ -36,8 +60,9 @@ def test_a_killed_run_resumes_with_its_finished_folds_cached(prefect_server, mni
     fold_1 = [re.search(r"val_accuracy=(\d\.\d{4})", line) for line in log if "fold 1 epoch 2/2" in line]
     assert fold_1 and fold_1[0], "".join(log[-30:])
 
-    resumed = subprocess.run([*command, "--output", str(tmp_path / "resumed")], env=environment, text=True,
-                             capture_output=True, timeout=300)
+    resumed = subprocess.run(
+        [*command, "--output", str(tmp_path / "resumed")], env=environment, text=True, capture_output=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert re.search(r"train-fold-1' - Finished in state Cached", resumed.stderr)
     assert len(re.findall(r"train-fold-[23]' - Finished in state Completed", resumed.stderr)) == 2
@@ -45,11 +70,15 @@ def test_a_killed_run_resumes_with_its_finished_folds_cached(prefect_server, mni
     assert f"{metrics['folds'][0]['accuracy']:.4f}" == fold_1[0].group(1)
 
     monkeypatch.setenv("MNIST_ARTIFACTS_DIR", str(tmp_path / "uninterrupted"))
-    uninterrupted = cross_validate(folds=3, workers=1, epochs=2, limit=900, data_dir=str(mnist_dir), output_dir=str(tmp_path / "u"))
+    uninterrupted = cross_validate(
+        folds=3, workers=1, epochs=2, limit=900, data_dir=str(mnist_dir), output_dir=str(tmp_path / "u")
+    )
     assert [fold["accuracy"] for fold in metrics["folds"]] == uninterrupted.accuracies
 
 
-def test_a_failed_fold_is_named_and_the_others_are_kept(prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch):
+def test_a_failed_fold_is_named_and_the_others_are_kept(
+    prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch
+):
     real_fit = mnist_pipeline.training.fit_and_validate
 
     def fold_2_diverges(config, *arrays, seed, report):
@@ -59,7 +88,9 @@ def test_a_failed_fold_is_named_and_the_others_are_kept(prefect_server, artifact
 
     parameters = {"folds": 2, "epochs": 1, "limit": 300, "runner": "thread", "data_dir": str(mnist_dir)}
     monkeypatch.setattr(mnist_pipeline.training, "fit_and_validate", fold_2_diverges)
-    with pytest.raises(FoldsFailed, match=r"fold 2 failed: the loss became nan .*lower the learning rate\. 1 of 2 folds finished"):
+    with pytest.raises(
+        FoldsFailed, match=r"fold 2 failed: the loss became nan .*lower the learning rate\. 1 of 2 folds finished"
+    ):
         cross_validate(**parameters, output_dir=str(tmp_path / "failed"))
 
     monkeypatch.setattr(mnist_pipeline.training, "fit_and_validate", real_fit)
@@ -67,7 +98,9 @@ def test_a_failed_fold_is_named_and_the_others_are_kept(prefect_server, artifact
     assert sorted(task_states([state.state_details.flow_run_id])["train_fold"]) == ["Cached", "Completed"]
 
 
-def test_retries_train_a_failed_fold_again_within_the_run(prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch):
+def test_retries_train_a_failed_fold_again_within_the_run(
+    prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch
+):
     real_fit, calls = mnist_pipeline.training.fit_and_validate, []
 
     def fails_once(config, *arrays, seed, report):
@@ -77,10 +110,23 @@ def test_retries_train_a_failed_fold_again_within_the_run(prefect_server, artifa
         return real_fit(config, *arrays, seed=seed, report=report)
 
     monkeypatch.setattr(mnist_pipeline.training, "fit_and_validate", fails_once)
-    summary = cross_validate(folds=2, epochs=1, limit=300, runner="thread", retries=1, data_dir=str(mnist_dir), output_dir=str(tmp_path / "o"))
+    summary = cross_validate(
+        folds=2,
+        epochs=1,
+        limit=300,
+        runner="thread",
+        retries=1,
+        data_dir=str(mnist_dir),
+        output_dir=str(tmp_path / "o"),
+    )
     assert summary.n == 2 and sorted(calls) == [2, 2, 3]
 
 
 def test_a_diverging_model_stops_with_a_clear_reason(prefect_server, artifacts_dir, mnist_dir, tmp_path):
-    with pytest.raises(FoldsFailed, match=r"fold 1 failed: the loss became (nan|inf) in epoch 1, batch \d+; lower the learning rate.*fold 2 failed"):
-        cross_validate(folds=2, epochs=1, limit=300, learning_rate=1e9, data_dir=str(mnist_dir), output_dir=str(tmp_path / "o"))
+    with pytest.raises(
+        FoldsFailed,
+        match=r"fold 1 failed: the loss became (nan|inf) in epoch 1, batch \d+; lower the learning rate.*fold 2 failed",
+    ):
+        cross_validate(
+            folds=2, epochs=1, limit=300, learning_rate=1e9, data_dir=str(mnist_dir), output_dir=str(tmp_path / "o")
+        )

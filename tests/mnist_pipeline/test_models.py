@@ -28,7 +28,9 @@ DEEPER = CONV32 + (9 * 32 * 64 + 64) + (9 * 64 * 64 + 64) + (4 * 4 * 64 * 100 + 
 # = 320 + 18,496 + 36,928 + 102,500 + 1,010 = 159,254
 # improved: per block two 3x3 convolutions and a 5x5 one with stride 2 (25*c_in*f + f);
 # 28 -> 26 -> 24 -> 12x12x32 -> 10 -> 8 -> 4x4x64, then a 4x4 convolution to 1x1x128 and the output layer
-IMPROVED = (CONV32 + (9 * 32 * 32 + 32) + (25 * 32 * 32 + 32)) + ((9 * 32 * 64 + 64) + (9 * 64 * 64 + 64) + (25 * 64 * 64 + 64))
+IMPROVED = (CONV32 + (9 * 32 * 32 + 32) + (25 * 32 * 32 + 32)) + (
+    (9 * 32 * 64 + 64) + (9 * 64 * 64 + 64) + (25 * 64 * 64 + 64)
+)
 IMPROVED += (16 * 64 * 128 + 128) + (128 * 10 + 10)
 # = (320 + 9,248 + 25,632) + (18,496 + 36,928 + 102,464) + 131,200 + 1,290 = 325,578
 IMPROVED_BN = 2 * (3 * 32 + 3 * 64 + 128)  # 832 trainable, and as many moving statistics
@@ -115,7 +117,11 @@ def test_predictions_are_probability_distributions(name):
 
 
 def test_improved_uses_the_study_s_activations_and_initializers():
-    *hidden, output = [layer for layer in build_model("improved").layers if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
+    *hidden, output = [
+        layer
+        for layer in build_model("improved").layers
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))
+    ]
     assert all(layer.activation is keras.activations.relu for layer in hidden)
     assert all(isinstance(layer.kernel_initializer, keras.initializers.HeUniform) for layer in hidden)
     assert output.activation is keras.activations.softmax
@@ -263,7 +269,9 @@ def test_a_damaged_model_file_is_not_reported_as_missing(make, tmp_path, saved_b
 def test_a_model_carrying_code_is_refused_by_safe_mode(tmp_path):
     import keras
 
-    tampered = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(), keras.layers.Dense(10)])
+    tampered = keras.Sequential(
+        [keras.Input((28, 28, 1)), keras.layers.Lambda(lambda x: x * 2), keras.layers.Flatten(), keras.layers.Dense(10)]
+    )
     path = tmp_path / "tampered.keras"
     tampered.save(path)
     with pytest.raises(ModelFileError, match=rf"{path} is not a loadable Keras model \(.*(lambda|safe_mode)"):

@@ -5,7 +5,9 @@ import pytest
 from mnist_pipeline.parallel import configure_tensorflow_threads, fold_workers, threads_per_worker
 
 
-@pytest.mark.parametrize("cores, workers, threads", [(2, 2, 1), (2, 1, 2), (16, 2, 8), (16, 5, 3), (2, 5, 1), (1, 1, 1)])
+@pytest.mark.parametrize(
+    "cores, workers, threads", [(2, 2, 1), (2, 1, 2), (16, 2, 8), (16, 5, 3), (2, 5, 1), (1, 1, 1)]
+)
 def test_cores_are_shared_among_workers_with_at_least_one_thread_each(cores, workers, threads):
     assert threads_per_worker(cores, workers) == threads
 

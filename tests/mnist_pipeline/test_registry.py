@@ -196,7 +196,9 @@ def test_judge_promotes_the_first_and_an_equal_version_and_rejects_a_worse_one(t
             registry.publish(staged, {"test_metrics": {"accuracy": accuracy}})
     assert registry.judge("v0001", tolerance=0.001) == (True, "first version: no champion yet", None)
     promoted, reason, champion = registry.judge("v0002", tolerance=0.001)
-    assert (promoted, champion) == (False, "v0001") and reason.startswith("test accuracy 97.000% < champion v0001's 98.000%")
+    assert (promoted, champion) == (False, "v0001") and reason.startswith(
+        "test accuracy 97.000% < champion v0001's 98.000%"
+    )
     assert registry.metadata("v0002")["rejection_reason"] == reason
     promoted, reason, champion = registry.judge("v0003", tolerance=0.001)
     assert (promoted, champion, registry.champion()) == (True, "v0001", "v0003") and ">=" in reason

@@ -2,10 +2,10 @@ import os
 
 import numpy as np
 import pytest
+from mnist_pipeline.tasks.caching import VerifiedHandlesSerializer, array_cache_key
+from mnist_pipeline.tasks.data import LabeledImages
 
 from mnist_pipeline.arrays import CorruptArrayError, save_array
-from tasks.caching import VerifiedHandlesSerializer, array_cache_key
-from tasks.data import LabeledImages
 
 
 class FakeTask:
@@ -19,7 +19,9 @@ class FakeContext:
 @pytest.fixture
 def labeled(tmp_path) -> LabeledImages:
     images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28, 1)
-    return LabeledImages(images=save_array(images, tmp_path), labels=save_array(np.eye(10, dtype=np.float32)[:2], tmp_path))
+    return LabeledImages(
+        images=save_array(images, tmp_path), labels=save_array(np.eye(10, dtype=np.float32)[:2], tmp_path)
+    )
 
 
 def test_a_record_round_trips_while_its_arrays_are_intact(labeled):
