@@ -9,9 +9,8 @@ artifacts/bench/cv_study.md. Takes about half an hour on two cores.
 import argparse
 import time
 
-from mnist_pipeline.flows.cross_validate import cross_validate
-
 from mnist_pipeline import files, settings
+from mnist_pipeline.flows.cross_validate import cross_validate
 
 STUDY = {"baseline": (98.677, 0.107), "batchnorm": (98.643, 0.101), "deeper": (99.062, 0.104)}
 

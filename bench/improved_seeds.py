@@ -11,10 +11,9 @@ for `improved` on two cores.
 import argparse
 import statistics
 
+from mnist_pipeline import files, settings
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
-
-from mnist_pipeline import files, settings
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pydantic
+
 from mnist_pipeline.tasks.training import FoldsFailed
 
 # subcommand -> (flow module, flow function, help); a flow is imported when its subcommand runs
@@ -190,10 +191,9 @@ SHOW: dict[str, Callable[[Any, bool], int]] = {
 
 
 def list_models(as_json: bool) -> int:
-    from mnist_pipeline import settings
-    from mnist_pipeline.registry import Registry
+    from mnist_pipeline.registry import default_registry
 
-    rows = Registry(settings.models_dir()).listing()
+    rows = default_registry().listing()
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0

@@ -4,13 +4,14 @@ import itertools
 import time
 from pathlib import Path
 
-from mnist_pipeline.flows import parameters as p
-from mnist_pipeline.flows.cross_validate import cross_validate
-from mnist_pipeline.tasks.comparison import ComparisonSummary, compare_variants
 from prefect import flow
 
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.tasks.comparison import ComparisonSummary, tabulate_variants
+from mnist_pipeline.tasks.publishing import publish_comparison
 
 
 @flow(name="compare")
@@ -51,4 +52,6 @@ def compare(
             output_dir=str(output / name),
         )
         variants[name] = (summary, time.perf_counter() - started)
-    return compare_variants(variants, str(output))
+    comparison = tabulate_variants(variants, str(output))
+    publish_comparison(comparison)
+    return comparison

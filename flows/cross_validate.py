@@ -1,17 +1,17 @@
 """The study's k-fold cross-validation: folds train in parallel on cached, memory-mapped arrays."""
 
-from mnist_pipeline.flows import parameters as p
-from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
-from mnist_pipeline.tasks.reporting import CrossValidationSummary, aggregate_folds
-from mnist_pipeline.tasks.runners import check_runner_options, fold_task_runner
-from mnist_pipeline.tasks.splits import split_folds
-from mnist_pipeline.tasks.training import completed_folds, train_fold
 from prefect import flow, unmapped
 from prefect.runtime import flow_run
 
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.parallel import fold_workers
+from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, prepare_split
+from mnist_pipeline.tasks.publishing import publish_cross_validation
+from mnist_pipeline.tasks.runners import check_runner_options, fold_task_runner
+from mnist_pipeline.tasks.splits import split_folds
+from mnist_pipeline.tasks.training import CrossValidationSummary, completed_folds, summarize_folds, train_fold
 
 
 @flow(name="cross-validate")
@@ -33,8 +33,9 @@ def cross_validate(
     output_dir: str | None = None,
 ) -> CrossValidationSummary:
     check_runner_options(runner, dask_address)
+    output = settings.run_dir("cross-validate", output_dir)
     raw = download_mnist(data_dir)
-    train = reshape_images(raw, "train", limit, seed)
+    train = prepare_split(raw, "train", limit, seed)
     splits = split_folds(train.images.shape[0], folds, seed)
     scaled = [
         normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits
@@ -56,4 +57,6 @@ def cross_validate(
         )
         results = completed_folds(futures)
     parameters = {**flow_run.parameters, **config.model_dump()}  # epochs and learning rate as trained, when left empty
-    return aggregate_folds(results, parameters, train, str(settings.run_dir("cross-validate", output_dir)))
+    summary = summarize_folds(results, parameters, str(output))
+    publish_cross_validation(summary, train)
+    return summary

@@ -1,12 +1,13 @@
 """Evaluate a registered model on the 10,000 test images."""
 
-from mnist_pipeline.flows import parameters as p
-from mnist_pipeline.tasks.data import download_mnist, normalize_images, reshape_images
-from mnist_pipeline.tasks.evaluation import EvaluationSummary, evaluate_model, report_evaluation
-from mnist_pipeline.tasks.registry import resolve_version
 from prefect import flow
 
 from mnist_pipeline import settings
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.tasks.data import download_mnist, normalize_images, prepare_split
+from mnist_pipeline.tasks.evaluation import EvaluationSummary, evaluate_model
+from mnist_pipeline.tasks.publishing import publish_evaluation, publish_registry
+from mnist_pipeline.tasks.registry import record_test_metrics, resolve_version
 
 
 @flow(name="evaluate")
@@ -16,8 +17,17 @@ def evaluate(
     data_dir: str | None = None,
     output_dir: str | None = None,
 ) -> EvaluationSummary:
+    output = settings.run_dir("evaluate", output_dir)
     version = resolve_version(model_version)
-    test = reshape_images(download_mnist(data_dir), "test")
-    scaled = normalize_images(test.images, version.scaling)
-    result = evaluate_model(version, scaled, test.labels)
-    return report_evaluation(version, result, test, str(settings.run_dir("evaluate", output_dir)))
+    test = prepare_split(download_mnist(data_dir), "test")
+    evaluation = evaluate_model(version.path, normalize_images(test.images, version.scaling), test.labels)
+    record_test_metrics(version.version, evaluation, test.images.sha256, str(output))
+    publish_evaluation(version.version, evaluation, test, str(output))
+    publish_registry()
+    return EvaluationSummary(
+        version=version.version,
+        accuracy=evaluation.accuracy,
+        loss=evaluation.loss,
+        test_data=test.images.sha256,
+        output_dir=str(output),
+    )

@@ -1,13 +1,23 @@
 """Train the chosen model on all training images and register it as a new version."""
 
-from mnist_pipeline.flows import parameters as p
-from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, reshape_images
-from mnist_pipeline.tasks.models import FinalizeSummary, register_model, train_final_model
 from prefect import flow
 from prefect.runtime import flow_run
+from pydantic import BaseModel
 
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, prepare_split
+from mnist_pipeline.tasks.publishing import publish_final_model, publish_registry
+from mnist_pipeline.tasks.registry import register_version
+from mnist_pipeline.tasks.training import train_final_model
+
+
+class FinalizeSummary(BaseModel):
+    version: str
+    model_path: str
+    output_dir: str
+    seconds: float
 
 
 @flow(name="finalize")
@@ -24,10 +34,16 @@ def finalize(
     h5: bool = False,
     output_dir: str | None = None,
 ) -> FinalizeSummary:
+    output = settings.run_dir("finalize", output_dir)
     raw = download_mnist(data_dir)
-    train = reshape_images(raw, "train", limit, seed)
+    train = prepare_split(raw, "train", limit, seed)
     scaled = normalize_images(train.images, fit_scaling(train.images, scaling))
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    trained = train_final_model(scaled, train.labels, config)
+    trained = train_final_model(scaled, train.labels, config, str(output), h5)
     parameters = {**flow_run.parameters, **config.model_dump()}  # epochs and learning rate as trained, when left empty
-    return register_model(trained, raw, scaled, parameters, h5, str(settings.run_dir("finalize", output_dir)))
+    version = register_version(trained, raw, scaled.stats, parameters)
+    publish_final_model(trained, version, train.images.shape[0], str(output))
+    publish_registry()
+    return FinalizeSummary(
+        version=version.version, model_path=version.path, output_dir=str(output), seconds=trained.seconds
+    )

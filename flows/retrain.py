@@ -2,13 +2,14 @@
 
 from pathlib import Path
 
-from mnist_pipeline.flows import parameters as p
-from mnist_pipeline.flows.evaluate import evaluate
-from mnist_pipeline.flows.finalize import finalize
-from mnist_pipeline.tasks.registry import Promotion, champion_without_metrics_for, promote_if_better
 from prefect import flow
 
 from mnist_pipeline import settings
+from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.flows.evaluate import evaluate
+from mnist_pipeline.flows.finalize import finalize
+from mnist_pipeline.tasks.publishing import publish_promotion, publish_registry
+from mnist_pipeline.tasks.registry import Promotion, champion_without_metrics_for, judge_version
 
 
 @flow(name="retrain")
@@ -43,4 +44,7 @@ def retrain(
     stale_champion = champion_without_metrics_for(evaluation.test_data)
     if stale_champion:
         evaluate(model_version=stale_champion, data_dir=data_dir, output_dir=str(output / f"evaluate-{stale_champion}"))
-    return promote_if_better(trained.version, tolerance, str(output))
+    promotion = judge_version(trained.version, tolerance, str(output))
+    publish_promotion(promotion)
+    publish_registry()
+    return promotion

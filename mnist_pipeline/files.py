@@ -13,7 +13,9 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `path`; it replaces `path` if the block succeeds, else is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    descriptor, name = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}"
+    )  # savers that go by the suffix see it
     os.close(descriptor)
     temporary = Path(name)
     try:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mnist_pipeline import files
+from mnist_pipeline import files, settings
 
 VERSION_PATTERN = re.compile(r"v\d{4,}")
 MODEL_FILE = "model.keras"
@@ -28,6 +28,8 @@ class RegistryError(ValueError):
 
 
 class Registry:
+    """The versions under `root`; `default_registry()` is the one under the artifacts folder."""
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
 
@@ -158,6 +160,12 @@ class Registry:
                     "test_accuracy": (metadata.get("test_metrics") or {}).get("accuracy"),
                     "created_at": metadata.get("created_at"),
                     "parameters": metadata.get("parameters", {}),
+                    "data": metadata.get("data", {}),
                 }
             )
         return rows
+
+
+def default_registry() -> Registry:
+    """The registry every command and flow uses: `settings.models_dir()`."""
+    return Registry(settings.models_dir())

@@ -3,10 +3,12 @@
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import keras
 import numpy as np
 
+from mnist_pipeline import files
 from mnist_pipeline.config import COSINE_DECAY, TrainingConfig
 from mnist_pipeline.models import build_model, compile_model
 
@@ -79,3 +81,10 @@ def fit_and_validate(
     """Train a fresh model, validating after every epoch: (history, seconds)."""
     _, history, seconds = train_model(config, x_train, y_train, (x_val, y_val), seed, report)
     return history, seconds
+
+
+def save_model(model: keras.Model, path: Path) -> Path:
+    """`model` saved at `path` in the format its suffix names (.keras, .h5), whole or not at all."""
+    with files.replacing(path) as temporary:
+        model.save(temporary)
+    return path

@@ -1,10 +1,10 @@
-"""Data tasks: download, reshape and normalize MNIST, each result a handle to cached `.npy` files."""
+"""Data tasks: download MNIST, take a subset, reshape, one-hot encode and scale it; each result a handle to
+cached `.npy` files."""
 
 import urllib.error
 from typing import Literal
 
 import numpy as np
-from mnist_pipeline.tasks.caching import CACHED_RESULTS, array_cache_key
 from prefect import get_run_logger, task
 from prefect.tasks import exponential_backoff
 from pydantic import BaseModel
@@ -13,6 +13,7 @@ from mnist_pipeline import mnist, preprocessing, settings
 from mnist_pipeline.arrays import ArrayHandle, save_array
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.splits import stratified_subset
+from mnist_pipeline.tasks.caching import CACHED_RESULTS, array_cache_key
 
 
 class MnistArrays(BaseModel):
@@ -23,6 +24,16 @@ class MnistArrays(BaseModel):
     train_labels: ArrayHandle
     test_images: ArrayHandle
     test_labels: ArrayHandle
+
+    def split(self, name: Literal["train", "test"]) -> "Digits":
+        return Digits(images=getattr(self, f"{name}_images"), labels=getattr(self, f"{name}_labels"))
+
+
+class Digits(BaseModel):
+    """uint8 images (N, 28, 28) and their digits (N,)."""
+
+    images: ArrayHandle
+    labels: ArrayHandle
 
 
 class LabeledImages(BaseModel):
@@ -74,20 +85,35 @@ def download_mnist(data_dir: str | None = None) -> MnistArrays:
 
 
 @task(**CACHED_RESULTS)
-def reshape_images(
-    raw: MnistArrays, split: Literal["train", "test"] = "train", limit: int | None = None, seed: int = 1
-) -> LabeledImages:
-    """(N, 28, 28) -> (N, 28, 28, 1) and one-hot labels; `limit` keeps a stratified subset."""
-    images = getattr(raw, f"{split}_images").open()
-    labels = getattr(raw, f"{split}_labels").open()
-    if limit is not None:
-        index = stratified_subset(labels, limit, seed)
-        images, labels = images[index], labels[index]
+def take_stratified_subset(digits: Digits, limit: int, seed: int = 1) -> Digits:
+    """`limit` rows drawn at random with the class proportions of all of them."""
+    index = stratified_subset(digits.labels.open(), limit, seed)
     cache = settings.cache_url()
-    return LabeledImages(
-        images=save_array(preprocessing.add_channel_axis(images), cache),
-        labels=save_array(preprocessing.one_hot(labels), cache),
+    return Digits(
+        images=save_array(digits.images.open()[index], cache), labels=save_array(digits.labels.open()[index], cache)
     )
+
+
+@task(**CACHED_RESULTS)
+def reshape_images(images: ArrayHandle) -> ArrayHandle:
+    """(N, 28, 28) -> (N, 28, 28, 1), the layout the models take."""
+    return save_array(preprocessing.add_channel_axis(images.open()), settings.cache_url())
+
+
+@task(**CACHED_RESULTS)
+def one_hot_labels(labels: ArrayHandle) -> ArrayHandle:
+    """Digits (N,) -> one-hot float32 rows (N, 10), the targets of the cross-entropy loss."""
+    return save_array(preprocessing.one_hot(labels.open()), settings.cache_url())
+
+
+def prepare_split(
+    raw: MnistArrays, split: Literal["train", "test"], limit: int | None = None, seed: int = 1
+) -> LabeledImages:
+    """Orders the tasks that turn a split of MNIST (or a stratified subset of it) into model-ready arrays."""
+    digits = raw.split(split)
+    if limit is not None:
+        digits = take_stratified_subset(digits, limit, seed)
+    return LabeledImages(images=reshape_images(digits.images), labels=one_hot_labels(digits.labels))
 
 
 @task

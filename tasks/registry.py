@@ -1,15 +1,22 @@
-"""Registry tasks: which version a name means, and whether a new version replaces the champion."""
+"""Every write to the model registry goes through a task in this file: register a version, record its test
+metrics, judge a challenger (promote or reject it). Reads resolve which version a name means."""
 
+import shutil
+import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from mnist_pipeline import files, settings
+import mnist_pipeline
 from mnist_pipeline.preprocessing import ScalingStats
-from mnist_pipeline.registry import MODEL_FILE, Registry
+from mnist_pipeline.registry import MODEL_FILE, default_registry
+from mnist_pipeline.tasks.data import MnistArrays
+from mnist_pipeline.tasks.evaluation import TestEvaluation
+from mnist_pipeline.tasks.training import TrainedModel
 
 
 class ModelVersion(BaseModel):
@@ -26,21 +33,78 @@ class Promotion(BaseModel):
     output_dir: str
 
 
+def git_revision() -> str:
+    """The checkout's commit, or the package version outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+        )
+    except OSError:
+        return mnist_pipeline.__version__
+    return result.stdout.strip() if result.returncode == 0 else mnist_pipeline.__version__
+
+
+def _model_version(version: str) -> ModelVersion:
+    registry = default_registry()
+    return ModelVersion(
+        version=version,
+        path=str(registry.path(version) / MODEL_FILE),
+        scaling=ScalingStats(**registry.metadata(version)["scaling"]),
+    )
+
+
 @task(cache_policy=NO_CACHE)
 def resolve_version(model_version: str) -> ModelVersion:
     """`champion`, `latest` or `vNNNN` as a version with its model file and scaling statistics."""
-    registry = Registry(settings.models_dir())
-    version = registry.resolve(model_version)
-    metadata = registry.metadata(version)
-    return ModelVersion(
-        version=version, path=str(registry.path(version) / MODEL_FILE), scaling=ScalingStats(**metadata["scaling"])
+    return _model_version(default_registry().resolve(model_version))
+
+
+@task(cache_policy=NO_CACHE)
+def register_version(
+    trained: TrainedModel, raw: MnistArrays, scaling: ScalingStats, parameters: dict[str, Any]
+) -> ModelVersion:
+    """The trained model's files, with what evaluate and predict need to know, as the registry's next version."""
+    metadata = {
+        "parameters": parameters,
+        "data": {
+            "dataset": raw.dataset,
+            "train_images": raw.train_images.sha256,
+            "train_labels": raw.train_labels.sha256,
+        },
+        "scaling": scaling._asdict(),
+        "code_version": git_revision(),
+        "training_seconds": trained.seconds,
+        "history": trained.history,
+        "created_at": datetime.now(UTC).isoformat(),
+        "status": "challenger",
+    }
+    registry = default_registry()
+    with registry.staging() as staged:
+        for path in filter(None, (trained.model_path, trained.h5_path)):
+            shutil.copyfile(path, staged / Path(path).name)
+        version = registry.publish(staged, metadata)
+    get_run_logger().info("Registered %s as model version %s", parameters["model"], version)
+    return _model_version(version)
+
+
+@task(cache_policy=NO_CACHE)
+def record_test_metrics(version: str, evaluation: TestEvaluation, test_data: str, output_dir: str) -> None:
+    """The version's test accuracy and loss, and on which test data: what promotion compares."""
+    default_registry().update_metadata(
+        version,
+        test_metrics={
+            "accuracy": evaluation.accuracy,
+            "loss": evaluation.loss,
+            "test_data": test_data,
+            "output_dir": output_dir,
+        },
     )
 
 
 @task(cache_policy=NO_CACHE)
 def champion_without_metrics_for(test_data: str) -> str | None:
     """The champion, if it has no test metrics on this test data (so it must be evaluated first)."""
-    registry = Registry(settings.models_dir())
+    registry = default_registry()
     champion = registry.champion()
     if champion is None:
         return None
@@ -49,18 +113,10 @@ def champion_without_metrics_for(test_data: str) -> str | None:
 
 
 @task(cache_policy=NO_CACHE)
-def promote_if_better(version: str, tolerance: float, output_dir: str) -> Promotion:
+def judge_version(version: str, tolerance: float, output_dir: str) -> Promotion:
     """`version` becomes champion if its test accuracy >= the champion's - tolerance; else it is rejected."""
-    promoted, reason, champion = Registry(settings.models_dir()).judge(version, tolerance)
-    decision = Promotion(
+    promoted, reason, champion = default_registry().judge(version, tolerance)
+    get_run_logger().info("%s %s: %s", version, "promoted to champion" if promoted else "rejected", reason)
+    return Promotion(
         version=version, promoted=promoted, reason=reason, previous_champion=champion, output_dir=output_dir
     )
-    get_run_logger().info("%s %s: %s", version, "promoted to champion" if promoted else "rejected", reason)
-    files.write_json(Path(output_dir) / "promotion.json", decision.model_dump())
-    create_markdown_artifact(
-        f"# {version}: {'champion' if promoted else 'rejected challenger'}\n\n{reason}.\n\n"
-        f"Previous champion: {champion or 'none'}.",
-        key="model-promotion",
-        description=f"{version} {'promoted' if promoted else 'rejected'}",
-    )
-    return decision

@@ -1,7 +1,8 @@
 import pytest
-from mnist_pipeline.flows.finalize import finalize
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter
+
+from mnist_pipeline.flows.finalize import finalize
 
 
 def task_states(flow_run_ids) -> dict[str, list[str]]:

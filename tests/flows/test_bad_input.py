@@ -6,10 +6,10 @@ import shutil
 
 import numpy as np
 import pytest
-from mnist_pipeline.flows.cross_validate import cross_validate
-from mnist_pipeline.flows.finalize import finalize
 
 from mnist_pipeline.arrays import array_sha256
+from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.flows.finalize import finalize
 from mnist_pipeline.mnist import DataError, encode_idx, read_directory
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

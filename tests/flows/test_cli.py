@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from mnist_pipeline.flows.cli import main
 
+from mnist_pipeline.flows.cli import main
 from mnist_pipeline.registry import Registry
 
 
@@ -134,7 +134,7 @@ def test_models_lists_the_registry(capsys, artifacts_dir):
         ("v0001", "champion", None),
         ("v0002", "rejected", 0.9),
     ]
-    assert set(rows[0]) == {"version", "status", "test_accuracy", "created_at", "parameters"}
+    assert set(rows[0]) == {"version", "status", "test_accuracy", "created_at", "parameters", "data"}
     assert main(["models"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[1].split()[:2] == ["v0001", "champion"] and table[2].split()[:3] == ["v0002", "rejected", "90.000"]

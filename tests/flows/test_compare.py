@@ -1,9 +1,9 @@
 import json
 
-from mnist_pipeline.flows.compare import compare
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter
 
+from mnist_pipeline.flows.compare import compare
 from tests.flows.conftest import flow_run_artifacts, task_states
 
 

@@ -1,9 +1,9 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from mnist_pipeline.flows.cross_validate import cross_validate
 
 from mnist_pipeline.arrays import array_sha256
+from mnist_pipeline.flows.cross_validate import cross_validate
 
 
 def test_two_concurrent_runs_share_the_cache_without_corrupting_it(prefect_server, artifacts_dir, mnist_dir, tmp_path):

@@ -4,15 +4,15 @@ import uuid
 
 import numpy as np
 import pytest
-from mnist_pipeline.flows.cross_validate import cross_validate
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter
 from prefect.exceptions import ParameterTypeError
 
 from mnist_pipeline.arrays import array_sha256
+from mnist_pipeline.flows.cross_validate import cross_validate
 from mnist_pipeline.splits import kfold_indices
 
-DATA_TASKS = ("download_mnist", "reshape_images", "normalize_images")
+DATA_TASKS = ("download_mnist", "take_stratified_subset", "reshape_images", "one_hot_labels", "normalize_images")
 
 
 def run(**parameters):

@@ -4,9 +4,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from mnist_pipeline.flows.evaluate import evaluate
 from prefect.exceptions import ParameterTypeError
 
+from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.models import ModelFileError
 from mnist_pipeline.registry import Registry

@@ -4,13 +4,14 @@ import re
 import keras
 import numpy as np
 import pytest
-from mnist_pipeline.flows.finalize import finalize
 from prefect import get_client
 from prefect.client.schemas.filters import LogFilter
 from prefect.logging.handlers import APILogWorker
 
 from mnist_pipeline.arrays import array_sha256
+from mnist_pipeline.flows.finalize import finalize
 from mnist_pipeline.mnist import read_directory
+from mnist_pipeline.registry import Registry
 
 
 def test_finalize_registers_a_version_with_what_evaluate_and_predict_need(
@@ -53,6 +54,16 @@ def test_finalize_registers_a_version_with_what_evaluate_and_predict_need(
 
     assert (output / "learning_curves.png").read_bytes().startswith(b"\x89PNG")
     assert json.loads((output / "finalize.json").read_text())["version"] == "v0001"
+    assert (output / "model.keras").read_bytes() == (version_dir / "model.keras").read_bytes()
+
+    with get_client(sync_client=True) as client:
+        artifacts = {
+            a.key: a for a in client.read_artifacts() if a.flow_run_id == state.state_details.flow_run_id and a.key
+        }
+    progress = artifacts["training-progress-final"]
+    assert progress.type == "progress" and progress.data == 100.0 and "epoch 2/2" in progress.description
+    [row] = json.loads(artifacts["model-registry"].data)
+    assert row["version"] == "v0001" and row["status"] == "challenger" and row["model"] == "baseline"
 
     APILogWorker.drain_all(timeout=10)
     with get_client(sync_client=True) as client:
@@ -76,4 +87,5 @@ def test_a_failure_while_saving_leaves_no_version(prefect_server, artifacts_dir,
     monkeypatch.setattr(keras.Model, "save", fail_halfway)
     with pytest.raises(OSError, match="No space left"):
         finalize(model="baseline", epochs=1, limit=200, data_dir=str(mnist_dir), output_dir=str(tmp_path / "out"))
-    assert [p.name for p in (artifacts_dir / "models").iterdir() if not p.name.startswith(".lock")] == []
+    assert Registry(artifacts_dir / "models").versions() == []
+    assert list((tmp_path / "out").glob("*.keras")) == [], "no half-saved model is left in the run's folder"

@@ -5,9 +5,9 @@ import sys
 
 import numpy as np
 import pytest
-from mnist_pipeline.flows.predict import predict
 from PIL import Image
 
+from mnist_pipeline.flows.predict import predict
 from mnist_pipeline.mnist import read_directory
 from tests.flows.conftest import flow_run_artifacts
 

@@ -7,10 +7,10 @@ import sys
 import time
 
 import pytest
-from mnist_pipeline.flows.cross_validate import cross_validate
-from mnist_pipeline.tasks.training import FoldsFailed
 
 import mnist_pipeline.training
+from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.tasks.training import FoldsFailed
 from mnist_pipeline.training import TrainingDiverged
 from tests.flows.conftest import task_states
 

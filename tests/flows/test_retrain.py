@@ -2,11 +2,11 @@ import json
 
 import numpy as np
 import pytest
-from mnist_pipeline.flows.predict import predict
-from mnist_pipeline.flows.retrain import retrain
 from PIL import Image
 from prefect.exceptions import ParameterTypeError
 
+from mnist_pipeline.flows.predict import predict
+from mnist_pipeline.flows.retrain import retrain
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.registry import Registry
 from tests.flows.conftest import flow_run_artifacts

@@ -173,6 +173,7 @@ def test_listing_rows(tmp_path):
         created_at="2025-01-02T03:04:05+00:00",
         test_metrics={"accuracy": 0.9871, "loss": 0.04},
         parameters={"model": "deeper", "epochs": 10},
+        data={"dataset": "mnist", "train_images": "ab12"},
         model_path="ignored in the listing",
     )
     publish(registry)  # minimal metadata still lists
@@ -184,8 +185,16 @@ def test_listing_rows(tmp_path):
             "test_accuracy": 0.9871,
             "created_at": "2025-01-02T03:04:05+00:00",
             "parameters": {"model": "deeper", "epochs": 10},
+            "data": {"dataset": "mnist", "train_images": "ab12"},
         },
-        {"version": "v0002", "status": "challenger", "test_accuracy": None, "created_at": None, "parameters": {}},
+        {
+            "version": "v0002",
+            "status": "challenger",
+            "test_accuracy": None,
+            "created_at": None,
+            "parameters": {},
+            "data": {},
+        },
     ]
 
 

@@ -2,10 +2,10 @@ import os
 
 import numpy as np
 import pytest
-from mnist_pipeline.tasks.caching import VerifiedHandlesSerializer, array_cache_key
-from mnist_pipeline.tasks.data import LabeledImages
 
 from mnist_pipeline.arrays import CorruptArrayError, save_array
+from mnist_pipeline.tasks.caching import VerifiedHandlesSerializer, array_cache_key
+from mnist_pipeline.tasks.data import LabeledImages
 
 
 class FakeTask:

@@ -2,9 +2,9 @@ import os
 from types import SimpleNamespace
 
 import pytest
-from mnist_pipeline.tasks.dask_cluster import TensorFlowThreads
 
 from mnist_pipeline import settings
+from mnist_pipeline.tasks.dask_cluster import TensorFlowThreads
 
 
 @pytest.fixture(autouse=True)
