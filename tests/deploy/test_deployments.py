@@ -79,7 +79,15 @@ def test_api_run_completes_with_artifacts_and_epoch_logs(stack, mnist_dir, tmp_p
     with stack.client() as client:
         artifacts = {a.key: a for a in client.read_artifacts() if a.flow_run_id == flow_run.id}
         logs = [log.message for log in client.read_logs(LogFilter(flow_run_id={"any_": [flow_run.id]}))]
-    assert set(artifacts) == {"cross-validation-summary", "cross-validation-folds"}
+    assert set(artifacts) == {
+        "cross-validation-summary",
+        "cross-validation-folds",
+        "training-progress-fold-1",
+        "training-progress-fold-2",
+    }
+    for fold in (1, 2):
+        progress = artifacts[f"training-progress-fold-{fold}"]
+        assert progress.data == 100 and re.match(rf"fold {fold}: epoch 1/1, .*val_accuracy=\d", progress.description)
     assert "data:image/png;base64," in artifacts["cross-validation-summary"].data
     assert [row["fold"] for row in json.loads(artifacts["cross-validation-folds"].data)] == [1, 2]
     for fold in (1, 2):
