@@ -13,7 +13,7 @@ from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
 
 
-@flow(name="compare")
+@flow(name="compare", flow_run_name=p.run_name("compare-{models}models"))
 @p.described("The study's 'explore improvements': cross-validate every combination and compare them.")
 def compare(
     models: p.Models = ["baseline", "batchnorm", "deeper"],  # noqa: B006 - Prefect needs literal defaults

@@ -14,7 +14,7 @@ from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.parallel import fold_workers
 
 
-@flow(name="cross-validate")
+@flow(name="cross-validate", flow_run_name=p.run_name("cv-{model}-{folds}folds"))
 @p.described("Estimate a model's accuracy by k-fold cross-validation, as the study does.")
 def cross_validate(
     model: p.Model = "baseline",

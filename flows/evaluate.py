@@ -9,7 +9,7 @@ from prefect import flow
 from mnist_pipeline import settings
 
 
-@flow(name="evaluate")
+@flow(name="evaluate", flow_run_name=p.run_name("evaluate-{model_version}"))
 @p.described("Test-set accuracy, loss, confusion matrix and per-class scores of a registered model.")
 def evaluate(
     model_version: p.ModelVersion = "champion",

@@ -10,7 +10,7 @@ from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
 
 
-@flow(name="finalize")
+@flow(name="finalize", flow_run_name=p.run_name("finalize-{model}-s{seed}"))
 @p.described("Train the chosen model on all training images and save it as the registry's next version.")
 def finalize(
     model: p.Model = "deeper",

@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Literal
 
+from prefect.context import FlowRunContext
 from pydantic import Field
 
 from mnist_pipeline.config import ModelName as Model
@@ -59,6 +60,19 @@ DESCRIPTIONS = {
     "tolerance": "Promote the new version if its test accuracy is at least the champion's minus this (a fraction).",
     "images": "Image files (PNG, JPEG, BMP, GIF) or folders of them.",
 }
+
+
+def run_name(template: str) -> Callable[[], str]:
+    """A flow's `flow_run_name`: `template` filled with the run's parameters, defaults included, where a
+    list stands for its length (`"predict-{images}images"` names a run on three files `predict-3images`)."""
+
+    def name() -> str:
+        context = FlowRunContext.get()
+        defaults = {name: value.default for name, value in inspect.signature(context.flow.fn).parameters.items()}
+        values = {**defaults, **context.parameters}
+        return template.format_map({name: len(v) if isinstance(v, list) else v for name, v in values.items()})
+
+    return name
 
 
 def described(summary: str) -> Callable:

@@ -8,7 +8,7 @@ from prefect import flow
 from mnist_pipeline import settings
 
 
-@flow(name="predict")
+@flow(name="predict", flow_run_name=p.run_name("predict-{images}images"))
 @p.described("The digit, and all ten class probabilities, in each image file.")
 def predict(
     images: p.Images, model_version: p.ModelVersion = "champion", output_dir: str | None = None

@@ -11,7 +11,7 @@ from prefect import flow
 from mnist_pipeline import settings
 
 
-@flow(name="retrain")
+@flow(name="retrain", flow_run_name=p.run_name("retrain-{model}-s{seed}"))
 @p.described("Finalize a new model version, evaluate it, and make it champion if it is at least as good.")
 def retrain(
     model: p.Model = "deeper",
