@@ -75,12 +75,24 @@ def run_name(template: str) -> Callable[[], str]:
     return name
 
 
+# Form titles that the name alone would not make clear ("Data dir", "H5").
+TITLES = {"data_dir": "MNIST folder", "output_dir": "Output folder", "h5": "Also save final_model.h5"}
+
+
+def title(name: str) -> str:
+    return TITLES.get(name, name.replace("_", " ").capitalize())
+
+
 def described(summary: str) -> Callable:
-    """Give a flow function a Google-style docstring: `summary`, then its parameters' descriptions."""
+    """Give a flow function a Google-style docstring: `summary`, then its parameters' descriptions; and
+    each parameter a title (Prefect titles the UI's form fields by the raw names otherwise)."""
 
     def decorate(function: Callable) -> Callable:
         names = inspect.signature(function).parameters
         function.__doc__ = f"{summary}\n\nArgs:\n" + "".join(f"    {name}: {DESCRIPTIONS[name]}\n" for name in names)
+        for name in names:
+            titled = Field(json_schema_extra={"title": title(name)})
+            function.__annotations__[name] = Annotated[function.__annotations__[name], titled]
         return function
 
     return decorate
