@@ -6,6 +6,7 @@ import inspect
 import json
 import logging
 import sys
+import types
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -60,13 +61,20 @@ def load_flow(command: str):
     return getattr(importlib.import_module(module), name)
 
 
+def bare(annotation: Any) -> Any:
+    """The type under `Annotated[...]` (bounds, form titles) and `| None`: `list[str]`, `bool`, ..."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            annotation = next(argument for argument in typing.get_args(annotation) if argument is not type(None))
+        else:
+            return annotation
+
+
 def is_list(annotation: Any) -> bool:
-    """`list[...]`, bare, optional or inside `Annotated[...]`: given on the command line as comma-separated values."""
-    if typing.get_origin(annotation) is typing.Union:
-        annotation = next(argument for argument in typing.get_args(annotation) if argument is not type(None))
-    if typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return typing.get_origin(annotation) is list
+    """`list[...]`, bare, optional or annotated: given on the command line as comma-separated values."""
+    return typing.get_origin(bare(annotation)) is list
 
 
 def add_flow_options(parser: argparse.ArgumentParser, flow) -> None:
@@ -74,12 +82,12 @@ def add_flow_options(parser: argparse.ArgumentParser, flow) -> None:
     properties = flow.parameters.properties
     for name, parameter in inspect.signature(flow.fn).parameters.items():
         schema = properties[name]
-        description = " ".join(schema.get("description", "").split())
+        description = " ".join(schema.get("description", "").split()).replace("%", "%%")  # argparse formats help
         if name in POSITIONAL:
             parser.add_argument(name, nargs="+", metavar=name.upper(), help=description)
             continue
         default = "" if parameter.default is None else f" (default: {parameter.default})"
-        if parameter.annotation is bool:
+        if bare(parameter.annotation) is bool:
             parser.add_argument(
                 option_name(name), dest=name, action="store_true", default=argparse.SUPPRESS, help=description
             )

@@ -14,7 +14,7 @@ from mnist_pipeline.tasks.comparison import ComparisonSummary, tabulate_variants
 from mnist_pipeline.tasks.publishing import publish_comparison
 
 
-@flow(name="compare")
+@flow(name="compare", flow_run_name=p.run_name("compare-{models}models"))
 @p.described("The study's 'explore improvements': cross-validate every combination and compare them.")
 def compare(
     models: p.Models = ["baseline", "batchnorm", "deeper"],  # noqa: B006 - Prefect needs literal defaults

@@ -7,14 +7,15 @@ from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.parallel import fold_workers
+from mnist_pipeline.tasks.cross_validation import CrossValidationSummary, summarize_folds
 from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, prepare_split
 from mnist_pipeline.tasks.publishing import publish_cross_validation
 from mnist_pipeline.tasks.runners import check_runner_options, fold_task_runner
 from mnist_pipeline.tasks.splits import split_folds
-from mnist_pipeline.tasks.training import CrossValidationSummary, completed_folds, summarize_folds, train_fold
+from mnist_pipeline.tasks.training import completed_folds, train_fold
 
 
-@flow(name="cross-validate")
+@flow(name="cross-validate", flow_run_name=p.run_name("cv-{model}-{folds}folds"))
 @p.described("Estimate a model's accuracy by k-fold cross-validation, as the study does.")
 def cross_validate(
     model: p.Model = "baseline",

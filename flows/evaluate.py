@@ -10,7 +10,7 @@ from mnist_pipeline.tasks.publishing import publish_evaluation, publish_registry
 from mnist_pipeline.tasks.registry import record_test_metrics, resolve_version
 
 
-@flow(name="evaluate")
+@flow(name="evaluate", flow_run_name=p.run_name("evaluate-{model_version}"))
 @p.described("Test-set accuracy, loss, confusion matrix and per-class scores of a registered model.")
 def evaluate(
     model_version: p.ModelVersion = "champion",

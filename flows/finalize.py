@@ -8,9 +8,9 @@ from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, prepare_split
+from mnist_pipeline.tasks.final_model import train_final_model
 from mnist_pipeline.tasks.publishing import publish_final_model, publish_registry
 from mnist_pipeline.tasks.registry import register_version
-from mnist_pipeline.tasks.training import train_final_model
 
 
 class FinalizeSummary(BaseModel):
@@ -20,7 +20,7 @@ class FinalizeSummary(BaseModel):
     seconds: float
 
 
-@flow(name="finalize")
+@flow(name="finalize", flow_run_name=p.run_name("finalize-{model}-s{seed}"))
 @p.described("Train the chosen model on all training images and save it as the registry's next version.")
 def finalize(
     model: p.Model = "deeper",

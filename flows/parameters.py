@@ -8,6 +8,7 @@ import inspect
 from collections.abc import Callable
 from typing import Annotated, Literal
 
+from prefect.context import FlowRunContext
 from pydantic import Field
 
 from mnist_pipeline.config import ModelName as Model
@@ -61,12 +62,37 @@ DESCRIPTIONS = {
 }
 
 
+def run_name(template: str) -> Callable[[], str]:
+    """A flow's `flow_run_name`: `template` filled with the run's parameters, defaults included, where a
+    list stands for its length (`"predict-{images}images"` names a run on three files `predict-3images`)."""
+
+    def name() -> str:
+        context = FlowRunContext.get()
+        defaults = {name: value.default for name, value in inspect.signature(context.flow.fn).parameters.items()}
+        values = {**defaults, **context.parameters}
+        return template.format_map({name: len(v) if isinstance(v, list) else v for name, v in values.items()})
+
+    return name
+
+
+# Form titles that the name alone would not make clear ("Data dir", "H5").
+TITLES = {"data_dir": "MNIST folder", "output_dir": "Output folder", "h5": "Also save final_model.h5"}
+
+
+def title(name: str) -> str:
+    return TITLES.get(name, name.replace("_", " ").capitalize())
+
+
 def described(summary: str) -> Callable:
-    """Give a flow function a Google-style docstring: `summary`, then its parameters' descriptions."""
+    """Give a flow function a Google-style docstring: `summary`, then its parameters' descriptions; and
+    each parameter a title (Prefect titles the UI's form fields by the raw names otherwise)."""
 
     def decorate(function: Callable) -> Callable:
         names = inspect.signature(function).parameters
         function.__doc__ = f"{summary}\n\nArgs:\n" + "".join(f"    {name}: {DESCRIPTIONS[name]}\n" for name in names)
+        for name in names:
+            titled = Field(json_schema_extra={"title": title(name)})
+            function.__annotations__[name] = Annotated[function.__annotations__[name], titled]
         return function
 
     return decorate

@@ -12,7 +12,7 @@ from mnist_pipeline.tasks.publishing import publish_promotion, publish_registry
 from mnist_pipeline.tasks.registry import Promotion, champion_without_metrics_for, judge_version
 
 
-@flow(name="retrain")
+@flow(name="retrain", flow_run_name=p.run_name("retrain-{model}-s{seed}"))
 @p.described("Finalize a new model version, evaluate it, and make it champion if it is at least as good.")
 def retrain(
     model: p.Model = "deeper",

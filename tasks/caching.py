@@ -1,18 +1,16 @@
 """Prefect caching across runs for the data tasks (array handles) and the fold results.
 
-A task's cache key is built from small values only: the task's name, a digest of the code that
-makes the results, the cache location and its parameters, where a handle counts by its digest and
+A task's cache key is built from small values only: the task's name, a digest of the source of the
+task's module and of every project module it imports (so editing any of them invalidates its
+results, and editing another module does not), the cache location and its parameters, where a handle counts by its digest and
 an index array by the digest of its bytes. The result record is JSON of a small pydantic model.
 Reading a record verifies the array files it names: a deleted or corrupted array makes the record
 unreadable, which Prefect treats as a cache miss, so the task runs again and rewrites it.
 """
 
-import functools
 import hashlib
 import importlib
-import importlib.util
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,26 +20,7 @@ from pydantic import BaseModel, Field
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
-
-# Modules whose code decides the content of cached results: editing one invalidates the cache.
-CACHED_CODE_MODULES = (
-    "mnist_pipeline.arrays",
-    "mnist_pipeline.mnist",
-    "mnist_pipeline.preprocessing",
-    "mnist_pipeline.tasks.data",
-    "mnist_pipeline.models",
-    "mnist_pipeline.training",
-    "mnist_pipeline.tasks.training",
-)
-
-
-@functools.cache
-def code_version() -> str:
-    """Digest of those modules' source files, read without importing them (no TensorFlow here)."""
-    digest = hashlib.sha256()
-    for name in CACHED_CODE_MODULES:
-        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
-    return digest.hexdigest()[:16]
+from mnist_pipeline.source_digest import code_version
 
 
 def _small(value: Any) -> Any:
@@ -59,7 +38,7 @@ def _small(value: Any) -> Any:
 def array_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     payload = {
         "task": context.task.name,
-        "code": code_version(),
+        "code": code_version(context.task.fn.__module__),
         "cache": settings.cache_url(),
         "parameters": {name: _small(value) for name, value in parameters.items()},
     }

@@ -4,7 +4,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from mnist_pipeline.tasks.training import CrossValidationSummary
+from mnist_pipeline.tasks.cross_validation import CrossValidationSummary
 
 
 class ComparisonSummary(BaseModel):

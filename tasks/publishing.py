@@ -15,11 +15,12 @@ from pydantic import BaseModel
 from mnist_pipeline import files, reports
 from mnist_pipeline.registry import default_registry
 from mnist_pipeline.tasks.comparison import ComparisonSummary
+from mnist_pipeline.tasks.cross_validation import CrossValidationSummary
 from mnist_pipeline.tasks.data import LabeledImages
 from mnist_pipeline.tasks.evaluation import TestEvaluation
+from mnist_pipeline.tasks.final_model import TrainedModel
 from mnist_pipeline.tasks.prediction import PredictionSummary
 from mnist_pipeline.tasks.registry import ModelVersion, Promotion
-from mnist_pipeline.tasks.training import CrossValidationSummary, TrainedModel
 
 
 class Figure(BaseModel):

@@ -16,7 +16,7 @@ from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.registry import MODEL_FILE, default_registry
 from mnist_pipeline.tasks.data import MnistArrays
 from mnist_pipeline.tasks.evaluation import TestEvaluation
-from mnist_pipeline.tasks.training import TrainedModel
+from mnist_pipeline.tasks.final_model import TrainedModel
 
 
 class ModelVersion(BaseModel):

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prefect import get_client
+from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
@@ -27,16 +28,23 @@ def fold_task_runner(runner: str, workers: int, dask_address: str | None = None)
     temporary server of its own.
     """
     with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
-        if runner == "dask":
-            from mnist_pipeline.tasks.dask_cluster import dask_task_runner  # distributed loads only when asked for
+        try:
+            if runner == "dask":
+                from mnist_pipeline.tasks.dask_cluster import dask_task_runner  # distributed loads only when asked for
 
-            with dask_task_runner(dask_address, workers) as task_runner:
+                with dask_task_runner(dask_address, workers) as task_runner:
+                    yield task_runner
+                return
+            if runner == "thread":
+                task_runner = ThreadPoolTaskRunner(max_workers=workers)
+            else:
+                threads = threads_per_worker(settings.available_cores(), workers)
+                task_runner = ProcessPoolTaskRunner(
+                    max_workers=workers, initializer=start_fold_worker, initargs=(threads,)
+                )
+            with task_runner:
                 yield task_runner
-            return
-        if runner == "thread":
-            task_runner = ThreadPoolTaskRunner(max_workers=workers)
-        else:
-            threads = threads_per_worker(settings.available_cores(), workers)
-            task_runner = ProcessPoolTaskRunner(max_workers=workers, initializer=start_fold_worker, initargs=(threads,))
-        with task_runner:
-            yield task_runner
+        finally:
+            # The folds' logs reach the server in this process's batches, sent every 2 s and otherwise when
+            # the process exits, after the run's final state: send them before the flow goes on.
+            APILogWorker.drain_all(timeout=10)

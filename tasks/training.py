@@ -1,21 +1,16 @@
-"""Training tasks: a fold of a cross-validation, and the final model on every training image."""
+"""The per-fold training task, and the progress that training tasks report."""
 
 import os
 import socket
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
-from mnist_pipeline import reports
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.preprocessing import ScalingStats
-from mnist_pipeline.registry import MODEL_FILE
 from mnist_pipeline.tasks.caching import CACHED_RESULTS
 from mnist_pipeline.tasks.data import ScaledImages
 
@@ -29,26 +24,6 @@ class FoldResult(BaseModel):
     seconds: float
     worker: str
     scaling: ScalingStats
-
-
-class CrossValidationSummary(BaseModel):
-    output_dir: str
-    parameters: dict[str, Any]
-    folds: list[FoldResult]
-    accuracies: list[float]
-    mean: float
-    std: float
-    n: int
-    training_seconds: float  # the folds' own, summed: also for folds a rerun found cached
-
-
-class TrainedModel(BaseModel):
-    """A model trained on every training image, saved as `model_path` (and `h5_path` when asked)."""
-
-    model_path: str
-    h5_path: str | None
-    history: dict[str, list[float]]
-    seconds: float
 
 
 def report_epochs(label: str, key: str):
@@ -100,41 +75,6 @@ def train_fold(
         seconds=seconds,
         worker=f"{socket.gethostname()}:{os.getpid()}",
         scaling=images.stats,
-    )
-
-
-@task(cache_policy=NO_CACHE)
-def train_final_model(
-    images: ScaledImages, labels: ArrayHandle, config: TrainingConfig, output_dir: str, h5: bool = False
-) -> TrainedModel:
-    """A fresh model trained on every training image, as the study's final step, saved into `output_dir`."""
-    from mnist_pipeline.training import save_model, train_model  # TensorFlow loads where models train
-
-    model, history, seconds = train_model(
-        config, images.images.open(), labels.open(), report=report_epochs(config.model, key="training-progress-final")
-    )
-    output = Path(output_dir)
-    h5_path = save_model(model, output / "final_model.h5") if h5 else None
-    return TrainedModel(
-        model_path=str(save_model(model, output / MODEL_FILE)),
-        h5_path=h5_path and str(h5_path),
-        history=history,
-        seconds=seconds,
-    )
-
-
-@task(cache_policy=NO_CACHE)
-def summarize_folds(results: list[FoldResult], parameters: dict[str, Any], output_dir: str) -> CrossValidationSummary:
-    """The folds' accuracies in fold order, their mean, std and count, and the seconds they trained."""
-    results = sorted(results, key=lambda result: result.fold)
-    accuracies = [result.accuracy for result in results]
-    return CrossValidationSummary(
-        output_dir=output_dir,
-        parameters=parameters,
-        folds=results,
-        accuracies=accuracies,
-        training_seconds=sum(result.seconds for result in results),
-        **reports.summarize(accuracies),
     )
 
 

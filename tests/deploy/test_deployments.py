@@ -72,6 +72,7 @@ def test_api_run_completes_with_artifacts_and_epoch_logs(stack, mnist_dir, tmp_p
         flow_run = client.create_flow_run_from_deployment(stack.deployment("cross-validate").id, parameters=parameters)
     flow_run = stack.wait_for_final_state(flow_run.id)
     assert flow_run.state.is_completed(), f"{flow_run.state}\n" + stack.log_tail("worker")
+    assert flow_run.name == "cv-baseline-2folds"  # named from the run's parameters
 
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert {name: metrics["params"][name] for name in parameters} == parameters

@@ -1,3 +1,4 @@
+import inspect
 import json
 import os
 import re
@@ -6,7 +7,7 @@ import sys
 
 import pytest
 
-from mnist_pipeline.flows.cli import main
+from mnist_pipeline.flows.cli import FLOWS, load_flow, main, option_name
 from mnist_pipeline.registry import Registry
 
 
@@ -138,3 +139,20 @@ def test_models_lists_the_registry(capsys, artifacts_dir):
     assert main(["models"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[1].split()[:2] == ["v0001", "champion"] and table[2].split()[:3] == ["v0002", "rejected", "90.000"]
+
+
+@pytest.mark.parametrize("command", sorted(FLOWS))
+def test_help_lists_every_parameter_as_its_kind_of_option(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    usage = " ".join(capsys.readouterr().out.split())
+    for name, parameter in inspect.signature(load_flow(command).fn).parameters.items():
+        assert (name.upper() if name == "images" else option_name(name)) in usage
+        if parameter.default is False:
+            assert f"[{option_name(name)}]" in usage  # a flag, without a value
+    if command == "compare":
+        assert (
+            "--learning-rates LEARNING_RATES,..." in usage
+            and "--models {baseline,batchnorm,deeper,improved},..." in usage
+        )
