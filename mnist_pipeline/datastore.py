@@ -126,7 +126,7 @@ class DataStore:
         return {
             "store": self.fs.unstrip_protocol(self.root),
             "examples": len(examples),
-            "by_label": {str(label): count for label, count in sorted(Counter(l for _, l in examples).items())},
+            "by_label": {str(label): count for label, count in sorted(Counter(label for _, label in examples).items())},
             "by_source": dict(sorted(sources.items())),
             "conflicts": [
                 {"sha256": sha256, "labels": labels} for sha256, labels in entries.items() if len(labels) > 1
