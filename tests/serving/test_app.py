@@ -69,6 +69,7 @@ def test_every_bad_input_gets_its_status_and_one_line_and_the_service_goes_on(ar
             (client.post("/predict", content=Image.new("L", (50, 50), 255).tobytes()), 400, "not an image"),
             (client.post("/predict", content=b"x" * 200_001), 413, "over the limit of 200,000 bytes"),
             (client.post("/predict", files={"file": ("a.png", b"x" * 300_000)}), 413, "over the limit"),
+            (client.post("/predict", content=(b"x" * 50_000 for _ in range(5))), 413, "over the limit"),  # chunked
             (client.post("/predict", data={"other": "1"}, files={"x": ("a.png", good)}), 400, "form field `file`"),
             (client.post("/predict", files=[("file", ("a.png", good)), ("file", ("b", b"??"))]), 400, "file 2 (b)"),
             (client.post("/feedback?label=x", content=good), 422, "label must be one digit"),
