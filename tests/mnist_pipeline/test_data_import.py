@@ -6,17 +6,7 @@ from PIL import Image
 from mnist_pipeline.data_import import LabelsFileError, import_folder
 from mnist_pipeline.datastore import DataStore
 from mnist_pipeline.mnist import read_directory
-from tests.serving.conftest import SUBSET, encoded
-
-
-def labeled_folder(folder, rows: list[str]):
-    digits = read_directory(SUBSET).test_images
-    folder.mkdir()
-    for index in range(4):
-        (folder / f"{index}.png").write_bytes(encoded(digits[index], "PNG"))
-    (folder / "notes.png").write_text("not an image")
-    (folder / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
-    return folder
+from tests.serving.conftest import SUBSET, encoded, labeled_folder
 
 
 def test_bad_rows_each_get_one_line_and_the_others_are_imported(tmp_path):

@@ -84,6 +84,17 @@ def encoded(digit: np.ndarray, image_format: str) -> bytes:
     return buffer.getvalue()
 
 
+def labeled_folder(folder: Path, rows: list[str]) -> Path:
+    """Four real test digits as PNG, a text file named .png, and labels.csv with `rows`."""
+    digits = read_directory(SUBSET).test_images
+    folder.mkdir()
+    for index in range(4):
+        (folder / f"{index}.png").write_bytes(encoded(digits[index], "PNG"))
+    (folder / "notes.png").write_text("not an image")
+    (folder / "labels.csv").write_text("file,label\n" + "\n".join(rows) + "\n")
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

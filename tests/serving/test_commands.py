@@ -6,7 +6,7 @@ import json
 from mnist_pipeline.flows.cli import main
 
 from mnist_pipeline.registry import MODEL_FILE, Registry
-from tests.mnist_pipeline.test_data_import import labeled_folder
+from tests.serving.conftest import labeled_folder
 
 
 def publish(registry: Registry) -> str:
