@@ -16,11 +16,15 @@ PREFECT_SERVER_URL ?= http://$(PREFECT_HOST):$(PREFECT_PORT)
 # prefect.yaml's deployments run on this process work pool.
 WORK_POOL := mnist-pool
 
+# `make serve`: the prediction service on the registry's champion, on loopback unless SERVE_HOST says otherwise.
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 8000
+
 # The end-to-end test drives Debian's Chromium through Playwright (which downloads no browser here).
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install lock run test lint bench clean server deploy worker
+.PHONY: install lock run test lint bench clean server deploy worker serve
 
 install: $(INSTALLED)
 
@@ -66,6 +70,9 @@ deploy: install
 
 worker: install
 	$(BIN)/prefect worker start --pool $(WORK_POOL)
+
+serve: install
+	$(BIN)/mnist-pipeline serve --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 bench: install
 	$(BIN)/python bench/cv_study.py

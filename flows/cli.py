@@ -15,6 +15,8 @@ import pydantic
 
 from mnist_pipeline.tasks.training import FoldsFailed
 
+from mnist_pipeline import commands
+
 # subcommand -> (flow module, flow function, help); a flow is imported when its subcommand runs
 FLOWS = {
     "cv": ("mnist_pipeline.flows.cross_validate", "cross_validate", "cross-validate a model (flow cross-validate)"),
@@ -223,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
             subparser.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
     models = subcommands.add_parser("models", help="list the registered model versions")
     models.add_argument("--json", action="store_true", help="print JSON")
+    commands.add_subcommands(subcommands)
     return parser
 
 
@@ -233,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "models":
             return list_models(as_json)
+        if command in commands.COMMANDS:
+            return commands.run(command, arguments, as_json)
         flow = load_flow(command)
         values = validate(flow, arguments)
         quiet_user_error_tracebacks()

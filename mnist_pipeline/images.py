@@ -4,7 +4,9 @@ MNIST's recipe: white ink on black, the digit scaled to fit a 20x20 box keeping 
 then placed in 28x28 so that its center of mass is at the center (pixel 14, 14).
 """
 
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -36,15 +38,27 @@ def find_images(paths: list[str]) -> list[Path]:
 
 
 def read_ink(path: Path) -> np.ndarray:
-    """The image as ink intensity in [0, 1] (1 is the strongest stroke), or ImageError."""
+    """The image file as ink intensity in [0, 1] (1 is the strongest stroke), or ImageError."""
     if not path.exists():
         raise ImageError("no such file")
     if path.is_dir():
         raise ImageError("a folder without PNG, JPEG, BMP or GIF files")
     if path.stat().st_size == 0:
         raise ImageError("empty file")
+    return decode_ink(path)
+
+
+def read_ink_bytes(data: bytes) -> np.ndarray:
+    """Encoded image bytes (an upload, a request body) as ink in [0, 1], or ImageError."""
+    if not data:
+        raise ImageError("empty image: no bytes")
+    return decode_ink(io.BytesIO(data))
+
+
+def decode_ink(source: Path | BinaryIO) -> np.ndarray:
+    """Decode a file or stream, refusing images over MAX_PIXELS before decoding them."""
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageError(
                     f"{image.width}x{image.height} pixels is too large for a digit image "
@@ -124,3 +138,8 @@ def to_mnist(ink: np.ndarray) -> np.ndarray:
 def load_digit(path: Path) -> np.ndarray:
     """An image file as an MNIST-style uint8 28x28 digit, or ImageError saying what is wrong."""
     return to_mnist(read_ink(path))
+
+
+def digit_from_bytes(data: bytes) -> np.ndarray:
+    """Encoded image bytes as an MNIST-style uint8 28x28 digit, prepared exactly as `load_digit` does."""
+    return to_mnist(read_ink_bytes(data))

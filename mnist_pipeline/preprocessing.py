@@ -57,3 +57,8 @@ def apply_scaling(images: np.ndarray, stats: ScalingStats) -> np.ndarray:
     if stats.std != 1.0:
         scaled /= np.float32(stats.std)
     return scaled
+
+
+def model_input(digits: np.ndarray, stats: ScalingStats) -> np.ndarray:
+    """Prepared uint8 digits (N, 28, 28) as a model takes them: (N, 28, 28, 1), scaled as in training."""
+    return apply_scaling(add_channel_axis(digits), stats)

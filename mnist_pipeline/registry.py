@@ -7,12 +7,15 @@ models/
 """
 
 import fcntl
+import getpass
 import json
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +93,24 @@ class Registry:
         pointer = self.root / "champion.json"
         return json.loads(pointer.read_text())["version"] if pointer.is_file() else None
 
-    def promote(self, version: str) -> None:
-        """Make `version` the champion: one atomic switch of the pointer."""
+    def promote(self, version: str, reason: str = "promoted by hand") -> str | None:
+        """Make `version` the champion (one atomic switch of the pointer), a manual promotion or a
+        rollback; returns the champion before."""
         with self.locked():
-            self._promote(version)
+            previous = self.champion()
+            self._promote(version, reason)
+        return previous
 
-    def _promote(self, version: str) -> None:
-        self._update_metadata(version, {"status": "promoted"})
+    def _promote(self, version: str, reason: str) -> None:
+        """Switch the pointer; the version's metadata keeps who promoted it, when, why and what it replaced."""
+        record = {
+            "at": datetime.now(UTC).isoformat(),
+            "by": f"{getpass.getuser()}@{socket.gethostname()}",
+            "reason": reason,
+            "previous_champion": self.champion(),
+        }
+        promotions = self.metadata(version).get("promotions", [])
+        self._update_metadata(version, {"status": "promoted", "promotions": [*promotions, record]})
         files.write_json(self.root / "champion.json", {"version": version})
 
     def judge(self, version: str, tolerance: float) -> tuple[bool, str, str | None]:
@@ -118,7 +132,7 @@ class Registry:
                     f"{100 * champion_accuracy:.3f}% - tolerance {100 * tolerance:.3f} points"
                 )
             if promoted:
-                self._promote(version)
+                self._promote(version, reason)
             else:
                 self._update_metadata(version, {"status": "rejected", "rejection_reason": reason})
         return promoted, reason, champion

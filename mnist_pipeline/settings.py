@@ -53,6 +53,11 @@ def models_dir() -> Path:
     return artifacts_dir() / "models"
 
 
+def data_store_dir() -> Path:
+    """The labeled-data store: examples from the service's corrections and imported folders."""
+    return artifacts_dir() / "data"
+
+
 def download_dir() -> Path:
     """Where the online copy of MNIST is kept: the user's cache, shared across projects."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

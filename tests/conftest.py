@@ -4,6 +4,16 @@ from pathlib import Path
 import pytest
 
 SUBSET_DIR = Path(__file__).parent / "data" / "mnist-first-1000"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +41,14 @@ def artifacts_dir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "artifacts"
     monkeypatch.setenv("MNIST_ARTIFACTS_DIR", str(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, through Playwright (which downloads no browser here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()

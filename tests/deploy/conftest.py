@@ -1,5 +1,5 @@
 """prefect.yaml end to end: a real Prefect server on a free loopback port (SQLite in a temporary
-PREFECT_HOME), the work pool, `prefect --no-prompt deploy --all`, a process worker; headless Chromium."""
+PREFECT_HOME), the work pool, `prefect --no-prompt deploy --all`, a process worker; headless Chromium (the `browser` fixture of tests/conftest.py)."""
 
 import os
 import signal
@@ -20,16 +20,6 @@ from mnist_pipeline import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def signal_group(process: subprocess.Popen, signal_number: int) -> None:
@@ -142,16 +132,6 @@ def stack(tmp_path_factory, mnist_dir):
         yield stack
     finally:
         stack.stop()
-
-
-@pytest.fixture(scope="package")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

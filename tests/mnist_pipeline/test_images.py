@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_pipeline.images import MAX_PIXELS, ImageError, find_images, load_digit, to_mnist
+from mnist_pipeline.images import MAX_PIXELS, ImageError, digit_from_bytes, find_images, load_digit, to_mnist
 from mnist_pipeline.mnist import read_directory
 
 SUBSET = Path(__file__).parents[1] / "data" / "mnist-first-1000"
@@ -133,6 +133,30 @@ def test_load_digit_recovers_the_mnist_digit(render, digits, tmp_path):
     assert own.min() > EACH_CORRELATION, own
     # each render is closest to its own original among the eight
     assert list(correlations.argmax(axis=1)) == list(range(len(digits))), correlations.round(2)
+
+
+@pytest.mark.parametrize("render", RENDERS, ids=lambda render: render.__name__.removeprefix("render_"))
+def test_bytes_are_prepared_exactly_as_files_are(render, digits, tmp_path):
+    """The service's uploads and predict's files take the same path through the preparation."""
+    rng = np.random.default_rng(0)
+    for index, digit in enumerate(digits[:3]):
+        path = render(ink_on_paper(digit), tmp_path / f"digit{index}", rng)
+        assert (digit_from_bytes(path.read_bytes()) == load_digit(path)).all()
+
+
+def test_bad_bytes_raise_the_same_errors_as_bad_files(tmp_path):
+    whole = write_png(tmp_path / "whole.png").read_bytes()
+    huge = tmp_path / "huge.png"
+    Image.new("1", (8000, MAX_PIXELS // 8000 + 1), 1).save(huge)
+    for data, message in [
+        (b"", "empty image"),
+        (b"plain text", "not an image file"),
+        (whole[: len(whole) // 2], "truncated or corrupt image"),
+        (huge.read_bytes(), "pixels is too large for a digit image"),
+        (blank_white_image(tmp_path).read_bytes(), "blank image: no digit found"),
+    ]:
+        with pytest.raises(ImageError, match=message):
+            digit_from_bytes(data)
 
 
 def test_load_digit_ignores_moderate_sensor_noise(digits, tmp_path):

@@ -1,0 +1,145 @@
+"""The subcommands that run no flow: `serve`, `promote`, `data` and `add-data`.
+
+TensorFlow is imported only by `serve`, when it loads a model.
+"""
+
+import ipaddress
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from mnist_pipeline import settings
+
+FEEDBACK_TOKEN_VARIABLE = "MNIST_FEEDBACK_TOKEN"
+
+
+COMMANDS = ("serve", "promote", "data", "add-data")
+
+
+class ServeOptionError(ValueError):
+    """`serve` options that cannot work, or that would expose /feedback to anyone without being told to."""
+
+
+def add_subcommands(subcommands) -> None:
+    serve = subcommands.add_parser("serve", help="serve the champion over HTTP: predictions, a drawing page, feedback")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument(
+        "--model-version",
+        default="champion",
+        help="champion (default: follows promotions live), latest, or a fixed version vNNNN",
+    )
+    serve.add_argument(
+        "--feedback-token",
+        default=os.environ.get(FEEDBACK_TOKEN_VARIABLE),
+        help=f"token POST /feedback requires (default: ${FEEDBACK_TOKEN_VARIABLE}); needed off loopback",
+    )
+    serve.add_argument(
+        "--open-feedback",
+        action="store_true",
+        help="off loopback without a token: let anyone who reaches the service add training data",
+    )
+    serve.add_argument("--max-body-mb", type=float, default=10, help="largest request body in MB (default: 10)")
+    serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often the registry is checked")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+
+    promote = subcommands.add_parser("promote", help="make a version the champion by hand (or roll back)")
+    promote.add_argument("version", metavar="VERSION", help="vNNNN or latest")
+    promote.add_argument("--reason", required=True, help="why, recorded in the version's metadata")
+
+    data = subcommands.add_parser("data", help="what the labeled-data store holds")
+    data.add_argument("--json", action="store_true", help="print JSON")
+
+    add_data = subcommands.add_parser("add-data", help="import a folder of labeled images (labels.csv: file,label)")
+    add_data.add_argument("folder", metavar="DIR", type=Path, help="folder with labels.csv and the images it names")
+
+
+def run(command: str, arguments: dict, as_json: bool) -> int:
+    if command == "data":
+        return data(as_json)
+    return {"serve": serve, "promote": promote, "add-data": add_data}[command](**arguments)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    host: str,
+    port: int,
+    model_version: str,
+    feedback_token: str | None,
+    open_feedback: bool,
+    max_body_mb: float,
+    poll_seconds: float,
+    access_log: bool,
+) -> int:
+    if not is_loopback(host) and not feedback_token and not open_feedback:
+        raise ServeOptionError(
+            f"--host {host} lets other machines reach the service, and POST /feedback writes training data: "
+            f"pass --feedback-token TOKEN (or set {FEEDBACK_TOKEN_VARIABLE}), or --open-feedback to let anyone"
+        )
+    if max_body_mb <= 0:
+        raise ServeOptionError(f"--max-body-mb must be positive, got {max_body_mb}")
+    import uvicorn
+
+    from mnist_pipeline.datastore import DataStore
+    from mnist_pipeline.registry import Registry
+    from mnist_pipeline.serving.app import create_app
+    from mnist_pipeline.serving.model_slot import ModelSlot
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    registry = Registry(settings.models_dir())
+    if model_version not in ("champion", "latest"):
+        registry.resolve(model_version)  # a bad name fails here, in one line
+    slot = ModelSlot(registry, model_version, poll_seconds)
+    app = create_app(slot, DataStore(settings.data_store_dir()), int(max_body_mb * 1_000_000), feedback_token or None)
+    uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
+    return 0
+
+
+def promote(version: str, reason: str) -> int:
+    from mnist_pipeline.registry import Registry
+
+    registry = Registry(settings.models_dir())
+    version = registry.resolve(version)
+    previous = registry.promote(version, reason)
+    print(f"{version} is the champion (before: {previous or 'none'}): {reason}")
+    return 0
+
+
+def data(as_json: bool) -> int:
+    from mnist_pipeline.datastore import DataStore
+
+    summary = DataStore(settings.data_store_dir()).summary()
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{summary['examples']} examples in {summary['store']} (digest {summary['digest'][:16]})")
+    print("by label:  " + ", ".join(f"{label}: {count}" for label, count in summary["by_label"].items()))
+    print("by source: " + ", ".join(f"{source}: {count}" for source, count in summary["by_source"].items()))
+    for conflict in summary["conflicts"]:
+        print(f"conflict: image {conflict['sha256'][:16]} labeled {' and '.join(map(str, conflict['labels']))}")
+    return 0
+
+
+def add_data(folder: Path) -> int:
+    from mnist_pipeline.data_import import import_folder
+    from mnist_pipeline.datastore import DataStore
+
+    report = import_folder(DataStore(settings.data_store_dir()), folder)
+    for error in report["errors"]:
+        print(f"mnist-pipeline add-data: error: {error}", file=sys.stderr)
+    outcomes = report["outcomes"]
+    print(
+        f"{folder}: {outcomes['added']} added, {outcomes['duplicate']} already stored, "
+        f"{outcomes['conflict']} conflicting with a stored label, {len(report['errors'])} failed"
+    )
+    return 1 if report["errors"] else 0

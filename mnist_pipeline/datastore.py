@@ -1,0 +1,150 @@
+"""The labeled-data store: new training examples (corrections from the service, imported folders).
+
+    <store>/examples/<sha256>/<label>.json   {"sha256", "label", "source", "added_at", "image"}
+
+One object per (image, label), named by the SHA-256 of the prepared 28x28 uint8 image (its 784 bytes,
+row by row) and created exclusively: a concurrent writer of the same example finds it there, so the
+same image with the same label is stored once, and nothing is ever appended to or rewritten. The same
+image under two labels is two objects in one folder: a conflict, left out of the examples until a
+person removes the wrong one. Built on fsspec's create-if-absent (`pipe_file(mode="create")`, atomic
+on object stores), so the store can move to a bucket; on a local disk the object is written under a
+temporary name and hard-linked into place, which is atomic and fails if the name exists.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import fsspec
+import numpy as np
+from fsspec.implementations.local import LocalFileSystem
+
+from mnist_pipeline.images import SIDE
+
+EXAMPLE_NAME = re.compile(r"(?:.*/)?examples/([0-9a-f]{64})/([0-9])\.json")
+Outcome = Literal["added", "duplicate", "conflict"]
+
+
+class LabelError(ValueError):
+    """A label that is not a digit from 0 to 9."""
+
+
+def check_label(value: object) -> int:
+    """`value` as a digit 0-9, or LabelError naming it."""
+    text = str(value).strip()
+    if not re.fullmatch(r"[0-9]", text):
+        raise LabelError(f"label must be one digit from 0 to 9, got {str(value)[:20]!r}")
+    return int(text)
+
+
+def image_sha256(image: np.ndarray) -> str:
+    if image.shape != (SIDE, SIDE) or image.dtype != np.uint8:
+        raise ValueError(f"a stored example is a {SIDE}x{SIDE} uint8 image, got {image.shape} {image.dtype}")
+    return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def create_exclusive(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> bool:
+    """Write a whole object at `path` unless one exists there: True if this call created it."""
+    if not isinstance(fs, LocalFileSystem):
+        try:
+            fs.pipe_file(path, data, mode="create")
+        except FileExistsError:
+            return False
+        return True
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(temporary)
+    return True
+
+
+class DataStore:
+    def __init__(self, location: str | os.PathLike):
+        self.fs, self.root = fsspec.core.url_to_fs(str(location))
+        self.root = self.root.rstrip("/")
+
+    def path(self, sha256: str, label: int) -> str:
+        return f"{self.root}/examples/{sha256}/{label}.json"
+
+    def add(self, image: np.ndarray, label: int, source: str) -> dict[str, Any]:
+        """Store one example: `{"sha256", "outcome"}`, outcome added, duplicate or conflict."""
+        label = check_label(label)
+        sha256 = image_sha256(image)
+        record = {
+            "sha256": sha256,
+            "label": label,
+            "source": source,
+            "added_at": datetime.now(UTC).isoformat(),
+            "image": base64.b64encode(np.ascontiguousarray(image).tobytes()).decode(),
+        }
+        created = create_exclusive(self.fs, self.path(sha256, label), json.dumps(record).encode())
+        labels = self.labels_of(sha256)
+        outcome: Outcome = "conflict" if len(labels) > 1 else "added" if created else "duplicate"
+        return {"sha256": sha256, "outcome": outcome}
+
+    def labels_of(self, sha256: str) -> list[int]:
+        folder = f"{self.root}/examples/{sha256}"
+        names = self.fs.ls(folder, detail=False) if self.fs.exists(folder) else []
+        return sorted(int(match[2]) for name in names if (match := EXAMPLE_NAME.fullmatch(name)))
+
+    def entries(self) -> dict[str, list[int]]:
+        """{image sha256: its labels} from the object names alone."""
+        found: dict[str, list[int]] = {}
+        for name in self.fs.find(f"{self.root}/examples"):
+            if match := EXAMPLE_NAME.fullmatch(name):
+                found.setdefault(match[1], []).append(int(match[2]))
+        return {sha256: sorted(labels) for sha256, labels in sorted(found.items())}
+
+    def count(self) -> int:
+        """The examples retraining would use: images with one label."""
+        return sum(len(labels) == 1 for labels in self.entries().values())
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every stored object, conflicting ones included, in name order."""
+        paths = [self.path(sha256, label) for sha256, labels in self.entries().items() for label in labels]
+        contents = self.fs.cat(paths) if paths else {}
+        return [json.loads(contents[path]) for path in paths]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by label and source of the examples, the conflicts, and the digest of the examples."""
+        entries = self.entries()
+        examples = [(sha256, labels[0]) for sha256, labels in entries.items() if len(labels) == 1]
+        sources = Counter(record["source"] for record in self.records() if len(entries[record["sha256"]]) == 1)
+        return {
+            "store": self.fs.unstrip_protocol(self.root),
+            "examples": len(examples),
+            "by_label": {str(label): count for label, count in sorted(Counter(label for _, label in examples).items())},
+            "by_source": dict(sorted(sources.items())),
+            "conflicts": [
+                {"sha256": sha256, "labels": labels} for sha256, labels in entries.items() if len(labels) > 1
+            ],
+            "digest": digest(examples),
+        }
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The examples (conflicts left out) as uint8 images (N, 28, 28) and labels (N,), by image digest."""
+        entries = self.entries()
+        records = [record for record in self.records() if len(entries[record["sha256"]]) == 1]
+        images = [np.frombuffer(base64.b64decode(record["image"]), np.uint8).reshape(SIDE, SIDE) for record in records]
+        return (
+            np.stack(images) if images else np.zeros((0, SIDE, SIDE), np.uint8),
+            np.array([record["label"] for record in records], np.uint8),
+        )
+
+
+def digest(examples: list[tuple[str, int]]) -> str:
+    """SHA-256 of the sorted `sha256 label` lines: what the examples are, not where or when they came from."""
+    return hashlib.sha256("".join(f"{sha256} {label}\n" for sha256, label in sorted(examples)).encode()).hexdigest()

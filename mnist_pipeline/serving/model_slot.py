@@ -1,0 +1,125 @@
+"""The model a service answers with, and its live swap when the registry's champion changes.
+
+A request takes `slot.current` once and runs on that model to the end; a new model is loaded and
+warmed up in a background thread and then replaces the reference in one assignment, so requests
+in flight finish on the model they started on and none waits for a load.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline import preprocessing
+from mnist_pipeline.registry import MODEL_FILE, VERSION_PATTERN, Registry
+
+logger = logging.getLogger("mnist_pipeline.serving")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: str
+    model: str
+    test_accuracy: float | None
+    loaded_at: str
+    predict: Callable[[np.ndarray], np.ndarray]  # uint8 digits (N, 28, 28) -> probabilities (N, 10)
+
+
+def load_version(registry: Registry, version: str) -> LoadedModel:
+    """A version's model in safe mode, as one traced TensorFlow function with its scaling, warmed up."""
+    import tensorflow as tf
+
+    from mnist_pipeline.models import load_checked_model
+
+    metadata = registry.metadata(version)
+    scaling = preprocessing.ScalingStats(**metadata["scaling"])
+    model = load_checked_model(registry.path(version) / MODEL_FILE)
+    call = tf.function(
+        lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)]
+    )
+
+    def predict(digits: np.ndarray) -> np.ndarray:
+        return call(preprocessing.model_input(digits, scaling)).numpy()
+
+    predict(np.zeros((1, 28, 28), np.uint8))  # traced now, not on the first request
+    return LoadedModel(
+        version=version,
+        model=(metadata.get("parameters") or {}).get("model", "unknown"),
+        test_accuracy=(metadata.get("test_metrics") or {}).get("accuracy"),
+        loaded_at=datetime.now(UTC).isoformat(),
+        predict=predict,
+    )
+
+
+class ModelSlot:
+    """`current`: the model answering now (None until one loads); `problem`: why the model the registry
+    names is not the one serving, if it is not."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        spec: str = "champion",
+        poll_seconds: float = 1.0,
+        loader: Callable[[Registry, str], LoadedModel] = load_version,
+    ):
+        self.registry, self.spec, self.poll_seconds, self.loader = registry, spec, poll_seconds, loader
+        self.current: LoadedModel | None = None
+        self.problem: str | None = "no model loaded yet"
+        self._failed: tuple[str, int] | None = None
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def refresh(self) -> None:
+        """Load the version the spec names now if it is not the one serving (nor one that just failed)."""
+        try:
+            version = self.registry.resolve(self.spec)
+        except ValueError as error:  # no champion yet, or the version asked for is gone
+            self.problem = str(error) if self.current is None else f"{error}; still serving {self.current.version}"
+            return
+        if self.current is not None and self.current.version == version:
+            self.problem = None
+            return
+        attempt = (version, stamp(self.registry.path(version) / MODEL_FILE))
+        if attempt == self._failed:
+            return
+        try:
+            loaded = self.loader(self.registry, version)
+        except Exception as error:  # a damaged file, a model of another shape, missing metadata: keep serving
+            self._failed = attempt
+            serving = f"; still serving {self.current.version}" if self.current else ""
+            self.problem = (
+                f"{version} could not be loaded: {str(error).splitlines()[0] if str(error) else error!r}{serving}"
+            )
+            logger.error("%s", self.problem)
+            return
+        previous, self.current, self.problem, self._failed = self.current, loaded, None, None
+        logger.info("serving %s (%s)%s", version, loaded.model, f", replacing {previous.version}" if previous else "")
+
+    def start(self) -> None:
+        """Load now, then follow the registry in the background unless the spec is a fixed version."""
+        self.refresh()
+        if VERSION_PATTERN.fullmatch(self.spec):
+            return
+        self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
+        self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            self.refresh()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join()
+
+
+def stamp(path: Path) -> int:
+    """The file's modification time in ns (0 if missing): a re-saved model is tried again."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0

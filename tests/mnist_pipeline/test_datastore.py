@@ -1,0 +1,121 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mnist_pipeline.datastore import DataStore, LabelError, check_label, image_sha256
+from mnist_pipeline.mnist import read_directory
+from tests.serving.conftest import SUBSET
+
+
+@pytest.fixture(scope="module")
+def digits() -> np.ndarray:
+    return read_directory(SUBSET).test_images[:40]
+
+
+@pytest.fixture(params=["local", "memory"])
+def store(request, tmp_path) -> DataStore:
+    """The same store on a local folder and on fsspec's in-memory filesystem (no links, no fcntl)."""
+    store = DataStore(tmp_path / "data" if request.param == "local" else f"memory://{tmp_path.name}")
+    yield store
+    if request.param == "memory" and store.fs.exists(store.root):
+        store.fs.rm(store.root, recursive=True)
+
+
+def test_examples_are_stored_once_by_content_and_counted(store, digits):
+    assert store.summary()["examples"] == 0
+    assert [store.add(digits[i], 7, "feedback")["outcome"] for i in (0, 1, 0)] == ["added", "added", "duplicate"]
+    assert store.add(digits[2], 3, "import:scans")["outcome"] == "added"
+    summary = store.summary()
+    assert (summary["examples"], summary["by_label"], summary["by_source"], summary["conflicts"]) == (
+        3,
+        {"3": 1, "7": 2},
+        {"feedback": 2, "import:scans": 1},
+        [],
+    )
+    images, labels = store.arrays()
+    assert sorted(labels.tolist()) == [3, 7, 7]
+    assert {image_sha256(image) for image in images} == {image_sha256(digits[i]) for i in range(3)}
+
+
+def test_the_same_image_with_two_labels_is_a_conflict_not_two_examples(store, digits):
+    store.add(digits[0], 7, "feedback")
+    before = store.summary()["digest"]
+    assert store.add(digits[0], 1, "feedback")["outcome"] == "conflict"
+    summary = store.summary()
+    assert summary["examples"] == 0 and summary["conflicts"] == [{"sha256": image_sha256(digits[0]), "labels": [1, 7]}]
+    assert summary["digest"] != before and store.arrays()[0].shape == (0, 28, 28)
+
+
+def test_the_digest_depends_on_what_the_examples_are_not_on_their_order_or_source(tmp_path, digits):
+    first, second = DataStore(tmp_path / "a"), DataStore(tmp_path / "b")
+    for index in range(5):
+        first.add(digits[index], index, "feedback")
+    for index in reversed(range(5)):
+        second.add(digits[index], index, "import:other")
+    assert first.summary()["digest"] == second.summary()["digest"]
+    second.add(digits[5], 5, "feedback")
+    assert first.summary()["digest"] != second.summary()["digest"]
+
+
+def test_bad_labels_and_images_are_refused_and_nothing_is_written(store, digits):
+    for label in ("10", "-1", "x", "", "7.0", None):
+        with pytest.raises(LabelError, match="label must be one digit from 0 to 9"):
+            check_label(label)
+    with pytest.raises(ValueError, match="28x28 uint8"):
+        store.add(digits[0].astype(np.float32), 1, "feedback")
+    assert store.entries() == {}
+
+
+def test_a_crash_while_writing_leaves_nothing_half_written(tmp_path, digits, monkeypatch):
+    store = DataStore(tmp_path / "data")
+    monkeypatch.setattr("os.link", lambda *_: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    with pytest.raises(OSError, match="No space left"):
+        store.add(digits[0], 7, "feedback")
+    assert [path for path in (tmp_path / "data").rglob("*") if path.is_file()] == []
+    monkeypatch.undo()
+    assert store.add(digits[0], 7, "feedback")["outcome"] == "added"  # and it can be written again
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+import numpy as np
+from mnist_pipeline.datastore import DataStore
+from mnist_pipeline.mnist import read_directory
+
+root, subset, worker = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+digits = read_directory(subset).test_images[:40]
+store = DataStore(root / "data")
+while not (root / "go").exists():  # start together, to race for the same objects
+    time.sleep(0.001)
+outcomes = []
+for index in range(40):
+    label = (index + (1 if worker == 3 and index < 5 else 0)) % 10  # writer 3 mislabels five images
+    outcomes.append(store.add(digits[index], label, f"writer-{worker}")["outcome"])
+print(outcomes.count("added"))
+"""
+
+
+def test_concurrent_writers_in_several_processes_lose_nothing_and_store_each_example_once(tmp_path, digits):
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path), str(SUBSET), str(worker)], stdout=subprocess.PIPE, text=True
+        )
+        for worker in range(4)
+    ]
+    (tmp_path / "go").touch()
+    added = [int(writer.communicate(timeout=120)[0]) for writer in writers]
+    assert all(writer.returncode == 0 for writer in writers)
+    store = DataStore(tmp_path / "data")
+    entries = store.entries()
+    assert len(entries) == 40 and sum(len(labels) for labels in entries.values()) == 45  # 5 under two labels
+    assert 35 <= sum(added) <= 40  # one writer added each image, unless two labels raced (then both conflict)
+    summary = store.summary()
+    assert summary["examples"] == 35 and len(summary["conflicts"]) == 5
+    assert sum(summary["by_source"].values()) == 35
+    assert not [path for path in (tmp_path / "data").rglob("*") if path.name.startswith(".")]
+    records = [json.loads(path.read_text()) for path in (tmp_path / "data").rglob("*.json")]
+    assert len(records) == 45 and all(record["sha256"] in entries for record in records)
