@@ -13,9 +13,8 @@ from typing import Any
 
 import pydantic
 
-from mnist_pipeline.tasks.training import FoldsFailed
-
 from mnist_pipeline import commands
+from mnist_pipeline.tasks.training import FoldsFailed
 
 # subcommand -> (flow module, flow function, help); a flow is imported when its subcommand runs
 FLOWS = {

@@ -91,12 +91,12 @@ def serve(
     import uvicorn
 
     from mnist_pipeline.datastore import DataStore
-    from mnist_pipeline.registry import Registry
+    from mnist_pipeline.registry import default_registry
     from mnist_pipeline.serving.app import create_app
     from mnist_pipeline.serving.model_slot import ModelSlot
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    registry = Registry(settings.models_dir())
+    registry = default_registry()
     if model_version not in ("champion", "latest"):
         registry.resolve(model_version)  # a bad name fails here, in one line
     slot = ModelSlot(registry, model_version, poll_seconds)
@@ -106,9 +106,9 @@ def serve(
 
 
 def promote(version: str, reason: str) -> int:
-    from mnist_pipeline.registry import Registry
+    from mnist_pipeline.registry import default_registry
 
-    registry = Registry(settings.models_dir())
+    registry = default_registry()
     version = registry.resolve(version)
     previous = registry.promote(version, reason)
     print(f"{version} is the champion (before: {previous or 'none'}): {reason}")

@@ -33,7 +33,7 @@ def predict_digits(images: list[str], model_path: str, scaling: ScalingStats) ->
     readable = [result for result in results if "error" not in result]
     if readable:
         model = load_checked_model(Path(model_path))
-        x = preprocessing.apply_scaling(preprocessing.add_channel_axis(np.stack(digits)), scaling)
+        x = preprocessing.model_input(np.stack(digits), scaling)
         for result, probabilities in zip(readable, model.predict(x, verbose=0)):
             result["digit"] = int(probabilities.argmax())
             result["probabilities"] = [round(float(p), 6) for p in probabilities]

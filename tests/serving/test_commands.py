@@ -4,7 +4,6 @@ import getpass
 import json
 
 from mnist_pipeline.flows.cli import main
-
 from mnist_pipeline.registry import MODEL_FILE, Registry
 from tests.serving.conftest import labeled_folder
 
