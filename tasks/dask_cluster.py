@@ -15,13 +15,14 @@ from distributed import Client, WorkerPlugin
 from distributed.comm.addressing import get_address_host
 
 from mnist_pipeline import settings
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.parallel import configure_tensorflow_threads, threads_per_worker
 
 if TYPE_CHECKING:
     from prefect_dask import DaskTaskRunner
 
 
-class DaskConnectionError(ValueError):
+class DaskConnectionError(PipelineError):
     """The Dask scheduler given as dask_address cannot be reached."""
 
 

@@ -6,6 +6,7 @@ from mnist_pipeline.tasks.caching import VerifiedHandlesSerializer, array_cache_
 from mnist_pipeline.tasks.data import LabeledImages
 
 from mnist_pipeline.arrays import CorruptArrayError, save_array
+from mnist_pipeline.errors import PipelineError
 
 
 class FakeTask:
@@ -54,8 +55,8 @@ def test_records_of_foreign_types_are_refused():
 
 def test_exceptions_of_failed_runs_are_stored_too():
     serializer = VerifiedHandlesSerializer()
-    error = serializer.loads(serializer.dumps(ValueError("limit must be between 10 and 600")))
-    assert isinstance(error, ValueError) and "limit must be" in str(error)
+    error = serializer.loads(serializer.dumps(PipelineError("limit must be between 10 and 600")))
+    assert isinstance(error, PipelineError) and "limit must be" in str(error)
 
 
 def test_cache_keys_follow_content_and_parameters_not_paths(labeled, tmp_path, monkeypatch):

@@ -1,0 +1,32 @@
+"""The console shows a user error (PipelineError) in one line; the run's logs on the server keep its traceback."""
+
+import logging
+
+from prefect.logging.handlers import PrefectConsoleHandler
+
+from mnist_pipeline.errors import PipelineError
+
+
+class WithoutUserErrorTracebacks(logging.Formatter):
+    """Formats a record as `formatter` does, leaving out the traceback of a PipelineError.
+
+    It formats a copy: the record itself keeps its traceback for the other handlers (the one that sends
+    the logs to the Prefect API).
+    """
+
+    def __init__(self, formatter: logging.Formatter | None):
+        super().__init__()
+        self.formatter = formatter or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and isinstance(record.exc_info[1], PipelineError):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        return self.formatter.format(record)
+
+
+def hide_user_error_tracebacks() -> None:
+    """On every Prefect console handler of this process."""
+    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]  # and placeholders, without handlers
+    for handler in {handler for logger in loggers for handler in getattr(logger, "handlers", [])}:
+        if isinstance(handler, PrefectConsoleHandler) and not isinstance(handler.formatter, WithoutUserErrorTracebacks):
+            handler.setFormatter(WithoutUserErrorTracebacks(handler.formatter))
