@@ -2,6 +2,7 @@
 
 import logging
 
+from prefect.logging.configuration import ensure_logging_setup
 from prefect.logging.handlers import PrefectConsoleHandler
 
 from mnist_pipeline.errors import PipelineError
@@ -25,7 +26,8 @@ class WithoutUserErrorTracebacks(logging.Formatter):
 
 
 def hide_user_error_tracebacks() -> None:
-    """On every Prefect console handler of this process."""
+    """On every Prefect console handler of this process (Prefect's logging set up first, if not yet)."""
+    ensure_logging_setup()
     loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]  # and placeholders, without handlers
     for handler in {handler for logger in loggers for handler in getattr(logger, "handlers", [])}:
         if isinstance(handler, PrefectConsoleHandler) and not isinstance(handler.formatter, WithoutUserErrorTracebacks):

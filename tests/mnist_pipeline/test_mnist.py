@@ -1,10 +1,8 @@
 import errno
 import gzip
 import hashlib
-import http.server
 import re
 import socket
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ from mnist_pipeline.mnist import (
     read_directory,
     read_idx,
 )
+from tests.conftest import PAYLOAD, PAYLOAD_SHA256
 
 SUBSET = Path(__file__).parents[1] / "data" / "mnist-first-1000"
 
@@ -198,42 +197,6 @@ def test_a_truncated_subset_is_not_identified(subset):
 
 
 # --- download, from a local HTTP server -----------------------------------------------------------
-
-PAYLOAD = b"pretend this is mnist.npz\n" * 1000
-PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
-
-
-@pytest.fixture
-def server(monkeypatch):
-    """A local server of PAYLOAD at /mnist.npz (and of HTTP errors at /status/<code>); yields (url, list of requested paths)."""
-    for variable in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    requests: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            if self.path.startswith("/status/"):  # /status/503 answers 503
-                self.send_error(int(self.path.split("/")[2]))
-                return
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            self.wfile.write(PAYLOAD)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/mnist.npz", requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def test_download_fetches_and_verifies(tmp_path, server):
