@@ -25,10 +25,15 @@ class WithoutUserErrorTracebacks(logging.Formatter):
         return self.formatter.format(record)
 
 
-def hide_user_error_tracebacks() -> None:
-    """On every Prefect console handler of this process (Prefect's logging set up first, if not yet)."""
+def prefect_console_handlers() -> set[PrefectConsoleHandler]:
+    """Those of this process, Prefect's logging set up first if it is not yet."""
     ensure_logging_setup()
     loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]  # and placeholders, without handlers
-    for handler in {handler for logger in loggers for handler in getattr(logger, "handlers", [])}:
-        if isinstance(handler, PrefectConsoleHandler) and not isinstance(handler.formatter, WithoutUserErrorTracebacks):
+    return {h for logger in loggers for h in getattr(logger, "handlers", []) if isinstance(h, PrefectConsoleHandler)}
+
+
+def hide_user_error_tracebacks() -> None:
+    """On every Prefect console handler of this process."""
+    for handler in prefect_console_handlers():
+        if not isinstance(handler.formatter, WithoutUserErrorTracebacks):
             handler.setFormatter(WithoutUserErrorTracebacks(handler.formatter))

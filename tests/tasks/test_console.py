@@ -1,8 +1,11 @@
 import io
 import logging
 
-from mnist_pipeline.tasks.console import WithoutUserErrorTracebacks, hide_user_error_tracebacks
-from prefect.logging.handlers import PrefectConsoleHandler
+from mnist_pipeline.tasks.console import (
+    WithoutUserErrorTracebacks,
+    hide_user_error_tracebacks,
+    prefect_console_handlers,
+)
 
 from mnist_pipeline.training import TrainingDiverged
 
@@ -40,10 +43,6 @@ def test_the_console_shows_a_user_error_in_one_line_and_the_api_logs_keep_its_tr
 def test_every_prefect_console_handler_gets_the_formatter_once():
     hide_user_error_tracebacks()
     hide_user_error_tracebacks()
-    loggers = [logging.getLogger(), *logging.root.manager.loggerDict.values()]
-    consoles = [
-        h for logger in loggers for h in getattr(logger, "handlers", []) if isinstance(h, PrefectConsoleHandler)
-    ]
-    assert consoles
-    assert all(isinstance(h.formatter, WithoutUserErrorTracebacks) for h in consoles)
-    assert not any(isinstance(h.formatter.formatter, WithoutUserErrorTracebacks) for h in consoles)
+    formatters = [handler.formatter for handler in prefect_console_handlers()]
+    assert formatters and all(isinstance(formatter, WithoutUserErrorTracebacks) for formatter in formatters)
+    assert not any(isinstance(formatter.formatter, WithoutUserErrorTracebacks) for formatter in formatters)
