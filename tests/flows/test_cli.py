@@ -151,27 +151,34 @@ def error_lines(stderr: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "setting, value, message",
+    "options, settings, message",
     [
         (
-            "MNIST_ARTIFACTS_DIR",
-            "/proc/nope",
+            ["--output", "/proc/nope"],
+            {},
+            "output_dir /proc/nope: cannot create the folder (No such file or directory); pass a writable folder",
+        ),
+        (
+            [],
+            {"MNIST_ARTIFACTS_DIR": "/proc/nope"},
             "MNIST_ARTIFACTS_DIR /proc/nope/cache: cannot write the array cache (No such file or directory); "
             "set it to a writable folder with free space",
         ),
         (
-            "MNIST_CACHE_URL",
-            "/proc/nope",
+            [],
+            {"MNIST_CACHE_URL": "/proc/nope"},
             "MNIST_CACHE_URL /proc/nope: cannot write the array cache (No such file or directory); "
             "set it to a writable folder with free space",
         ),
     ],
+    ids=["output", "artifacts", "cache"],
 )
-def test_a_folder_that_cannot_be_written_is_named_by_its_setting_in_one_line(
-    prefect_server, artifacts_dir, mnist_dir, capsys, monkeypatch, setting, value, message
+def test_a_folder_that_cannot_be_written_is_named_by_its_option_or_setting_in_one_line(
+    prefect_server, artifacts_dir, mnist_dir, capsys, monkeypatch, options, settings, message
 ):
-    monkeypatch.setenv(setting, value)
-    assert main([*QUICK_CV, "--data-dir", str(mnist_dir)]) == 1
+    for setting, value in settings.items():
+        monkeypatch.setenv(setting, value)
+    assert main([*QUICK_CV, "--data-dir", str(mnist_dir), *options]) == 1
     assert error_lines(capsys.readouterr().err) == [f"mnist-pipeline cv: error: {message}"]
 
 
