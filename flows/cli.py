@@ -4,7 +4,7 @@ import argparse
 import importlib
 import inspect
 import json
-import logging
+import os
 import sys
 import types
 import typing
@@ -14,7 +14,7 @@ from typing import Any
 import pydantic
 
 from mnist_pipeline import commands
-from mnist_pipeline.tasks.training import FoldsFailed
+from mnist_pipeline.errors import PipelineError
 
 # subcommand -> (flow module, flow function, help); a flow is imported when its subcommand runs
 FLOWS = {
@@ -45,12 +45,8 @@ OPTION_NAMES = {"output_dir": "--output"}
 POSITIONAL = {"images"}
 
 
-class UsageError(Exception):
-    """Bad command-line input, reported as one line."""
-
-
-# Bad input, damaged files, a full disk, diverging training: reported in one line, no traceback.
-USER_ERRORS = (UsageError, ValueError, OSError, FoldsFailed)
+class UsageError(PipelineError):
+    """Bad command-line input, reported as one line (exit code 2)."""
 
 
 def option_name(parameter: str) -> str:
@@ -120,24 +116,6 @@ def validate(flow, values: dict[str, Any]) -> dict[str, Any]:
         shown = name.upper() if name in POSITIONAL else option_name(name)
         raise UsageError(f"invalid {shown} {problem['input']!r}: {problem['msg']}") from None
     return {name: getattr(validated, name) for name in values}
-
-
-class HideUserErrorTracebacks(logging.Filter):
-    """Drop the traceback of a user error from console logs (the run's logs on the server keep it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], USER_ERRORS):
-            record.exc_info = record.exc_text = None
-        return True
-
-
-def quiet_user_error_tracebacks() -> None:
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in logging.root.manager.loggerDict]
-    for handler in {h for logger in loggers for h in getattr(logger, "handlers", [])}:
-        if isinstance(handler, PrefectConsoleHandler):
-            handler.addFilter(HideUserErrorTracebacks())
 
 
 def show_cv(summary, _) -> int:
@@ -229,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs a subcommand; a PipelineError is printed in one line, any other exception (a bug) with its traceback."""
+    # Prefect's temporary server would otherwise try to send telemetry, and log each failure offline.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     arguments = vars(build_parser().parse_args(argv))
     command = arguments.pop("command")
     as_json = arguments.pop("json", False)
@@ -239,9 +220,11 @@ def main(argv: list[str] | None = None) -> int:
             return commands.run(command, arguments, as_json)
         flow = load_flow(command)
         values = validate(flow, arguments)
-        quiet_user_error_tracebacks()
+        from mnist_pipeline.tasks.console import hide_user_error_tracebacks  # Prefect loads after the setting above
+
+        hide_user_error_tracebacks()
         return SHOW[command](flow(**values), as_json)
-    except USER_ERRORS as error:
+    except PipelineError as error:
         print(f"mnist-pipeline {command}: error: {error}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
 

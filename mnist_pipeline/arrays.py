@@ -15,12 +15,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from mnist_pipeline import settings
+from mnist_pipeline.errors import PipelineError, naming_the_setting
 from mnist_pipeline.files import replacing
 
 MISSING_HINT = "; if this process runs on another machine, set MNIST_CACHE_URL to a location every worker can reach"
 
 
-class CorruptArrayError(ValueError):
+class CorruptArrayError(PipelineError):
     """A cached array file is missing or its content no longer matches its digest."""
 
 
@@ -105,12 +106,18 @@ def save_array(array: np.ndarray, location: str | os.PathLike) -> ArrayHandle:
     location = str(location)
     remote = settings.is_remote(location)
     path = settings.fetch_dir() / name if remote else Path(location) / name
-    with replacing(path) as temporary:
-        with open(temporary, "wb") as file:
-            np.save(file, array, allow_pickle=False)
-    if remote:
-        url = f"{location.rstrip('/')}/{name}"
-        filesystem, remote_path = fsspec.core.url_to_fs(url)
-        filesystem.put_file(str(path), remote_path)
-        path = url
+    with naming_the_setting(
+        settings.cache_setting(),
+        location,
+        "cannot write the array cache",
+        "set it to a writable folder with free space",
+    ):
+        with replacing(path) as temporary:
+            with open(temporary, "wb") as file:
+                np.save(file, array, allow_pickle=False)
+        if remote:
+            url = f"{location.rstrip('/')}/{name}"
+            filesystem, remote_path = fsspec.core.url_to_fs(url)
+            filesystem.put_file(str(path), remote_path)
+            path = url
     return ArrayHandle(path=str(path), sha256=sha256, shape=array.shape, dtype=array.dtype.str)

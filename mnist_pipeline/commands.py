@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from mnist_pipeline import settings
+from mnist_pipeline.errors import PipelineError
 
 FEEDBACK_TOKEN_VARIABLE = "MNIST_FEEDBACK_TOKEN"
 
@@ -18,7 +19,7 @@ FEEDBACK_TOKEN_VARIABLE = "MNIST_FEEDBACK_TOKEN"
 COMMANDS = ("serve", "promote", "data", "add-data")
 
 
-class ServeOptionError(ValueError):
+class ServeOptionError(PipelineError):
     """`serve` options that cannot work, or that would expose /feedback to anyone without being told to."""
 
 

@@ -5,12 +5,13 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline.datastore import DataStore, check_label
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.images import load_digit
 
 LABELS_FILE = "labels.csv"
 
 
-class LabelsFileError(ValueError):
+class LabelsFileError(PipelineError):
     """A folder that cannot be imported at all (no labels.csv, or not the expected columns)."""
 
 
@@ -37,10 +38,10 @@ def import_folder(store: DataStore, folder: Path) -> dict[str, Any]:
         name = (row.get("file") or "").strip()
         try:
             if not name:
-                raise ValueError("no file named")
+                raise PipelineError("no file named")
             label = check_label(row.get("label") or "")
             outcome = store.add(load_digit(folder / name), label, source)["outcome"]
             outcomes[outcome] += 1
-        except ValueError as error:  # ImageError and LabelError included
+        except PipelineError as error:  # ImageError and LabelError included
             errors.append(f"{LABELS_FILE} line {line} ({name or 'no file'}): {error}")
     return {"outcomes": outcomes, "errors": errors}

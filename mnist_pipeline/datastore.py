@@ -25,13 +25,14 @@ import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.images import SIDE
 
 EXAMPLE_NAME = re.compile(r"(?:.*/)?examples/([0-9a-f]{64})/([0-9])\.json")
 Outcome = Literal["added", "duplicate", "conflict"]
 
 
-class LabelError(ValueError):
+class LabelError(PipelineError):
     """A label that is not a digit from 0 to 9."""
 
 

@@ -11,6 +11,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mnist_pipeline.errors import PipelineError
+
 MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo fits; a decompression bomb does not
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DIGIT_BOX = 20
@@ -19,7 +21,7 @@ NOISE_FLOOR = 0.2  # ink fainter than this fraction of the strongest stroke is p
 OUTLIER_MASS = 0.002  # a speck or noisy pixel outside the digit holds less than this share of the ink
 
 
-class ImageError(ValueError):
+class ImageError(PipelineError):
     """An input file that cannot be turned into a digit."""
 
 

@@ -1,14 +1,19 @@
 """Reading MNIST from IDX files or a Keras `mnist.npz`, verifying it, and downloading it."""
 
+import errno
 import gzip
 import hashlib
-import shutil
+import http.client
+import socket
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from mnist_pipeline.errors import PipelineError, naming_the_setting
 from mnist_pipeline.files import replacing
 
 KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
@@ -43,8 +48,21 @@ KNOWN_DIGESTS = {
 _IDX_UBYTE = 0x08
 
 
-class DataError(ValueError):
+LOCAL_FILES_HINT = (
+    "to use local files, set MNIST_DATA_DIR (or pass --data-dir) to a folder with the four MNIST IDX files or mnist.npz"
+)
+
+
+class DataError(PipelineError):
     """MNIST files that are missing, truncated, malformed or not MNIST."""
+
+
+class DownloadFailed(DataError):
+    """MNIST could not be downloaded, for a reason a retry does not fix: no network, or the URL is wrong."""
+
+
+class DownloadInterrupted(DataError):
+    """MNIST could not be downloaded, for a reason that may pass: a timeout, a dropped connection, a busy server."""
 
 
 class Mnist(NamedTuple):
@@ -101,8 +119,6 @@ def read_npz(path: Path) -> Mnist:
                 raise DataError(f"{path} lacks the arrays {', '.join(missing)} of a Keras mnist.npz")
             return Mnist(**{field: np.asarray(archive[key], np.uint8) for field, key in NPZ_KEYS.items()})
     except (OSError, ValueError, EOFError) as error:
-        if isinstance(error, DataError):
-            raise
         raise DataError(f"{path} is not a readable .npz file ({error})") from None
 
 
@@ -120,7 +136,10 @@ def read_directory(directory: Path) -> Mnist:
         raise DataError(
             f"{directory} lacks {', '.join(name + '[.gz]' for name in missing)}; add the missing MNIST files"
         )
-    return Mnist(**{field: read_idx(path) for field, path in found.items()})
+    with naming_the_setting(
+        "MNIST_DATA_DIR (or --data-dir)", directory, "cannot read the MNIST files", "make them readable"
+    ):
+        return Mnist(**{field: read_idx(path) for field, path in found.items()})
 
 
 def _find_idx(directory: Path, name: str) -> Path | None:
@@ -149,13 +168,50 @@ def download(url: str, destination: Path, sha256: str, timeout: float = 60) -> P
     """Fetch `url` to `destination` unless a file with digest `sha256` is already there."""
     if destination.is_file() and file_sha256(destination) == sha256:
         return destination
-    with replacing(destination) as partial:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as file:
-            shutil.copyfileobj(response, file, 1 << 20)
+    with (
+        naming_the_setting(
+            "download folder",
+            destination.parent,
+            "cannot write",
+            "set XDG_CACHE_HOME to a writable folder, or " + LOCAL_FILES_HINT,
+        ),
+        replacing(destination) as partial,
+    ):
+        with open(partial, "wb") as file:
+            for chunk in fetch_chunks(url, timeout):
+                file.write(chunk)
         actual = file_sha256(partial)
         if actual != sha256:
             raise DataError(f"download of {url} is corrupt (sha256 {actual[:12]}..., expected {sha256[:12]}...)")
     return destination
+
+
+def fetch_chunks(url: str, timeout: float) -> Iterator[bytes]:
+    """The bytes at `url`; DownloadInterrupted if a retry may succeed, else DownloadFailed."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(1 << 20):
+                yield chunk
+    except (OSError, http.client.HTTPException) as error:
+        failure = DownloadInterrupted if may_pass(error) else DownloadFailed
+        raise failure(f"MNIST could not be downloaded from {url} ({reason(error)}); {LOCAL_FILES_HINT}") from None
+
+
+def reason(error: Exception) -> object:
+    """Why a request failed: a URLError wraps the socket's error (an HTTPError is its own reason)."""
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        return error.reason
+    return error
+
+
+def may_pass(error: Exception) -> bool:
+    """Whether a retry may fix a failed request: not when the host's name does not resolve (offline), the
+    network is unreachable, the connection is refused, or the server answers that the file is not there."""
+    if isinstance(error, urllib.error.HTTPError):
+        return error.code == 429 or error.code >= 500
+    cause = reason(error)
+    unreachable = getattr(cause, "errno", None) in (errno.ENETUNREACH, errno.EHOSTUNREACH)
+    return not (unreachable or isinstance(cause, (socket.gaierror, ConnectionRefusedError)))
 
 
 def file_sha256(path: Path) -> str:

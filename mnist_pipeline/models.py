@@ -6,6 +6,8 @@ from pathlib import Path
 import keras
 from keras import layers
 
+from mnist_pipeline.errors import PipelineError
+
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 
@@ -132,7 +134,7 @@ def compile_model(
     return model
 
 
-class ModelFileError(ValueError):
+class ModelFileError(PipelineError):
     """A file that is not a Keras model for MNIST."""
 
 

@@ -4,6 +4,8 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from mnist_pipeline.errors import PipelineError
+
 NUM_CLASSES = 10
 Scaling = Literal["unit", "center", "standardize"]
 SCALINGS: tuple[str, ...] = Scaling.__args__
@@ -38,14 +40,14 @@ def fit_scaling(images: np.ndarray, mode: str, index: np.ndarray | None = None) 
     learning rate suits every mode; pass the training rows only, so nothing leaks from validation.
     """
     if mode not in SCALINGS:
-        raise ValueError(f"scaling must be one of {', '.join(SCALINGS)}, got scaling={mode!r}")
+        raise PipelineError(f"scaling must be one of {', '.join(SCALINGS)}, got scaling={mode!r}")
     if mode == "unit":
         return ScalingStats(mode, 0.0, 1.0)
     pixels = images if index is None else images[index]
     mean = float(pixels.mean(dtype=np.float64)) / 255
     std = float(pixels.std(dtype=np.float64)) / 255 if mode == "standardize" else 1.0
     if std == 0:
-        raise ValueError("scaling='standardize' needs images whose pixels vary; these are all the same value")
+        raise PipelineError("scaling='standardize' needs images whose pixels vary; these are all the same value")
     return ScalingStats(mode, mean, std)
 
 

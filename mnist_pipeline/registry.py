@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline import files, settings
+from mnist_pipeline.errors import PipelineError
 
 VERSION_PATTERN = re.compile(r"v\d{4,}")
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 
 
-class RegistryError(ValueError):
+class RegistryError(PipelineError):
     """A version that does not exist, or a registry without the version asked for."""
 
 

@@ -1,10 +1,13 @@
 """Every path the pipeline reads or writes is decided here, from environment settings."""
 
+import itertools
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from fsspec.core import split_protocol
+
+from mnist_pipeline.errors import naming_the_setting
 
 DATA_DIR_VARIABLE = "MNIST_DATA_DIR"
 ARTIFACTS_DIR_VARIABLE = "MNIST_ARTIFACTS_DIR"
@@ -38,6 +41,11 @@ def cache_url() -> str:
     return value.rstrip("/")
 
 
+def cache_setting() -> str:
+    """The setting that decides `cache_url()`, for messages about it."""
+    return CACHE_URL_VARIABLE if os.environ.get(CACHE_URL_VARIABLE) else ARTIFACTS_DIR_VARIABLE
+
+
 def is_remote(location: str) -> bool:
     """Whether `location` is a URL of a filesystem other than the local one."""
     return split_protocol(location)[0] not in LOCAL_PROTOCOLS
@@ -65,16 +73,26 @@ def download_dir() -> Path:
 
 
 def run_dir(flow_name: str, output: str | os.PathLike | None = None) -> Path:
-    """`output` if given, else a new `artifacts/runs/<flow>-<timestamp>/`."""
+    """`output`, created if missing; else a new folder `artifacts/runs/<flow>-<timestamp>[-<n>]/`, created
+    here so that two runs started in the same second never share one."""
     if output:
-        return Path(output).expanduser().resolve()
+        path = Path(output).expanduser().resolve()
+        with naming_the_setting("output_dir", path, "cannot create the folder", "pass a writable folder"):
+            path.mkdir(parents=True, exist_ok=True)
+        return path
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    candidate = artifacts_dir() / "runs" / f"{flow_name}-{stamp}"
-    suffix = 1
-    while candidate.exists():
-        suffix += 1
-        candidate = artifacts_dir() / "runs" / f"{flow_name}-{stamp}-{suffix}"
-    return candidate
+    runs = artifacts_dir() / "runs"
+    with naming_the_setting(
+        ARTIFACTS_DIR_VARIABLE, artifacts_dir(), "cannot create a run folder in it", "set it to a writable folder"
+    ):
+        runs.mkdir(parents=True, exist_ok=True)
+        for suffix in itertools.count(1):
+            candidate = runs / (f"{flow_name}-{stamp}" if suffix == 1 else f"{flow_name}-{stamp}-{suffix}")
+            try:
+                candidate.mkdir()
+            except FileExistsError:
+                continue
+            return candidate
 
 
 def available_cores() -> int:

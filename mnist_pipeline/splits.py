@@ -2,13 +2,15 @@
 
 import numpy as np
 
+from mnist_pipeline.errors import PipelineError
+
 
 def kfold_indices(n_samples: int, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train_index, validation_index) per fold: KFold(folds, shuffle=True, random_state=seed)."""
     if folds < 2:
-        raise ValueError(f"folds must be >= 2, got folds={folds}")
+        raise PipelineError(f"folds must be >= 2, got folds={folds}")
     if n_samples < folds:
-        raise ValueError(f"folds must be <= the number of images ({n_samples}), got folds={folds}")
+        raise PipelineError(f"folds must be <= the number of images ({n_samples}), got folds={folds}")
     from sklearn.model_selection import KFold  # not at the top: fold processes import this module too
 
     splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -24,7 +26,7 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     n_samples = len(labels)
     classes, counts = np.unique(labels, return_counts=True)
     if not len(classes) <= size <= n_samples:
-        raise ValueError(
+        raise PipelineError(
             f"limit must be between {len(classes)} and {n_samples} (the images available), got limit={size}"
         )
     shares = counts * size / n_samples

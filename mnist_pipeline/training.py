@@ -10,6 +10,7 @@ import numpy as np
 
 from mnist_pipeline import files
 from mnist_pipeline.config import COSINE_DECAY, TrainingConfig
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.models import build_model, compile_model
 
 
@@ -24,7 +25,7 @@ class EpochReporter(keras.callbacks.Callback):
         self.report(epoch + 1, self.params["epochs"], dict(logs or {}))
 
 
-class TrainingDiverged(ValueError):
+class TrainingDiverged(PipelineError):
     """The loss stopped being a finite number."""
 
 

@@ -1,7 +1,7 @@
 """Folds on Dask: prefect-dask's DaskTaskRunner on an existing scheduler or a LocalCluster.
 
 Every Dask worker caps TensorFlow's threads so that the folds running at once on a host share its
-cores, as the process runner does. Workers must be able to import this project and to reach the
+cores, and shows user errors on its console in one line, as the process runner's workers do. Workers must be able to import this project and to reach the
 Prefect API and the array cache (MNIST_CACHE_URL).
 """
 
@@ -15,13 +15,15 @@ from distributed import Client, WorkerPlugin
 from distributed.comm.addressing import get_address_host
 
 from mnist_pipeline import settings
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.parallel import configure_tensorflow_threads, threads_per_worker
+from mnist_pipeline.tasks.console import hide_user_error_tracebacks
 
 if TYPE_CHECKING:
     from prefect_dask import DaskTaskRunner
 
 
-class DaskConnectionError(ValueError):
+class DaskConnectionError(PipelineError):
     """The Dask scheduler given as dask_address cannot be reached."""
 
 
@@ -36,6 +38,15 @@ class TensorFlowThreads(WorkerPlugin):
     def setup(self, worker) -> None:
         default = threads_per_worker(settings.available_cores(), worker.state.nthreads)
         configure_tensorflow_threads(self.threads_by_host.get(get_address_host(worker.address), default))
+
+
+class UserErrorsInOneLine(WorkerPlugin):
+    """Each worker's console shows user errors without their traceback, as the fold processes' consoles do."""
+
+    name = "mnist-pipeline-user-errors-in-one-line"
+
+    def setup(self, worker) -> None:
+        hide_user_error_tracebacks()
 
 
 def threads_by_host(client: Client) -> dict[str, int]:
@@ -78,4 +89,5 @@ def dask_task_runner(address: str | None, workers: int) -> Iterator["DaskTaskRun
                 f"cannot reach the Dask scheduler at {address} ({error}); start one with `dask scheduler` or correct --dask-address"
             ) from None
         client.register_plugin(TensorFlowThreads(threads_by_host(client)))
+        client.register_plugin(UserErrorsInOneLine())
         yield task_runner

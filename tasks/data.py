@@ -1,7 +1,6 @@
 """Data tasks: download MNIST, take a subset, reshape, one-hot encode and scale it; each result a handle to
 cached `.npy` files."""
 
-import urllib.error
 from typing import Literal
 
 import numpy as np
@@ -51,9 +50,8 @@ class ScaledImages(BaseModel):
 
 
 def is_network_error(task, task_run, state) -> bool:
-    """Retry only what a retry can fix: the network, not a bad file."""
-    error = state.result(raise_on_failure=False)
-    return isinstance(error, (urllib.error.URLError, ConnectionError, TimeoutError))
+    """Retry only what a retry can fix: a network failing for a moment, not an offline machine or a bad file."""
+    return isinstance(state.result(raise_on_failure=False), mnist.DownloadInterrupted)
 
 
 def download_cache_key(context, parameters) -> str:

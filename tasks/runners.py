@@ -9,14 +9,22 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
 from mnist_pipeline import settings
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.parallel import start_fold_worker, threads_per_worker
+from mnist_pipeline.tasks.console import hide_user_error_tracebacks
 
 
 def check_runner_options(runner: str, dask_address: str | None) -> None:
     if dask_address and runner != "dask":
-        raise ValueError(
+        raise PipelineError(
             f"dask_address is only used with runner='dask', got runner={runner!r}; add --runner dask or drop --dask-address"
         )
+
+
+def start_fold_process(intra_op_threads: int) -> None:
+    """Process-pool initializer: the fold worker's set-up, and user errors in one line on its console."""
+    start_fold_worker(intra_op_threads)
+    hide_user_error_tracebacks()
 
 
 @contextmanager
@@ -40,7 +48,7 @@ def fold_task_runner(runner: str, workers: int, dask_address: str | None = None)
             else:
                 threads = threads_per_worker(settings.available_cores(), workers)
                 task_runner = ProcessPoolTaskRunner(
-                    max_workers=workers, initializer=start_fold_worker, initargs=(threads,)
+                    max_workers=workers, initializer=start_fold_process, initargs=(threads,)
                 )
             with task_runner:
                 yield task_runner

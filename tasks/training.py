@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.tasks.caching import CACHED_RESULTS
 from mnist_pipeline.tasks.data import ScaledImages
@@ -78,7 +79,7 @@ def train_fold(
     )
 
 
-class FoldsFailed(RuntimeError):
+class FoldsFailed(PipelineError):
     """Some folds failed; the ones that finished are cached for the next run."""
 
 

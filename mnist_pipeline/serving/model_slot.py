@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline import preprocessing
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.registry import MODEL_FILE, VERSION_PATTERN, Registry
 
 logger = logging.getLogger("mnist_pipeline.serving")
@@ -77,7 +78,7 @@ class ModelSlot:
         """Load the version the spec names now if it is not the one serving (nor one that just failed)."""
         try:
             version = self.registry.resolve(self.spec)
-        except ValueError as error:  # no champion yet, or the version asked for is gone
+        except PipelineError as error:  # no champion yet, or the version asked for is gone
             self.problem = str(error) if self.current is None else f"{error}; still serving {self.current.version}"
             return
         if self.current is not None and self.current.version == version:

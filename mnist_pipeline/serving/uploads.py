@@ -10,7 +10,7 @@ MEGABYTE = 1_000_000
 DEFAULT_MAX_BODY = 10 * MEGABYTE
 
 
-class ServiceError(ValueError):
+class ServiceError(Exception):
     """A request the service refuses: answered with `status` and `{"error": message}`."""
 
     def __init__(self, status: int, message: str):

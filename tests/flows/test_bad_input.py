@@ -2,12 +2,14 @@
 
 import errno
 import gzip
+import re
 import shutil
 
 import numpy as np
 import pytest
 
 from mnist_pipeline.arrays import array_sha256
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.flows.cross_validate import cross_validate
 from mnist_pipeline.flows.finalize import finalize
 from mnist_pipeline.mnist import DataError, encode_idx, read_directory
@@ -86,7 +88,12 @@ def test_a_full_disk_fails_the_write_and_keeps_the_cache(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(np, "save", disk_fills_up)
-    with pytest.raises(OSError, match="No space left on device"):
+    with pytest.raises(
+        PipelineError,
+        match=re.escape(
+            f"MNIST_ARTIFACTS_DIR {artifacts_dir / 'cache'}: cannot write the array cache (No space left on device)"
+        ),
+    ):
         cross_validate(
             folds=2, epochs=1, limit=200, scaling="center", data_dir=str(mnist_dir), output_dir=str(tmp_path / "full")
         )

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import mnist_pipeline.mnist
 from mnist_pipeline.flows.cli import FLOWS, load_flow, main, option_name
 from mnist_pipeline.registry import Registry
 
@@ -17,8 +18,10 @@ def cli(*arguments, tmp_path, timeout=240):
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "MNIST_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",  # a loaded machine takes longer than 20 s
     }
-    environment.pop("PREFECT_API_URL", None)
+    for setting in ("PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED"):  # the CLI's default is under test
+        environment.pop(setting, None)
     return subprocess.run(
         [sys.executable, "-m", "mnist_pipeline.flows.cli", *arguments],
         capture_output=True,
@@ -156,3 +159,115 @@ def test_help_lists_every_parameter_as_its_kind_of_option(command, capsys):
             "--learning-rates LEARNING_RATES,..." in usage
             and "--models {baseline,batchnorm,deeper,improved},..." in usage
         )
+
+
+QUICK_CV = ["cv", "--folds", "2", "--epochs", "1", "--limit", "100", "--runner", "thread"]
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("mnist-pipeline cv: error:")]
+
+
+@pytest.mark.parametrize(
+    "options, settings, message",
+    [
+        (
+            ["--output", "/proc/nope"],
+            {},
+            "output_dir /proc/nope: cannot create the folder (No such file or directory); pass a writable folder",
+        ),
+        (
+            [],
+            {"MNIST_ARTIFACTS_DIR": "/proc/nope"},
+            "MNIST_ARTIFACTS_DIR /proc/nope/cache: cannot write the array cache (No such file or directory); "
+            "set it to a writable folder with free space",
+        ),
+        (
+            [],
+            {"MNIST_CACHE_URL": "/proc/nope"},
+            "MNIST_CACHE_URL /proc/nope: cannot write the array cache (No such file or directory); "
+            "set it to a writable folder with free space",
+        ),
+    ],
+    ids=["output", "artifacts", "cache"],
+)
+def test_a_folder_that_cannot_be_written_is_named_by_its_option_or_setting_in_one_line(
+    prefect_server, artifacts_dir, mnist_dir, capsys, monkeypatch, options, settings, message
+):
+    for setting, value in settings.items():
+        monkeypatch.setenv(setting, value)
+    assert main([*QUICK_CV, "--data-dir", str(mnist_dir), *options]) == 1
+    assert error_lines(capsys.readouterr().err) == [f"mnist-pipeline cv: error: {message}"]
+
+
+@pytest.mark.parametrize("bug", [KeyError("train_images"), ValueError("operands could not be broadcast")])
+def test_a_bug_keeps_its_traceback(prefect_server, artifacts_dir, mnist_dir, monkeypatch, bug):
+    def read_directory(directory):
+        raise bug
+
+    monkeypatch.setattr(mnist_pipeline.mnist, "read_directory", read_directory)
+    with pytest.raises(type(bug), match=str(bug.args[0])):
+        main([*QUICK_CV, "--data-dir", str(mnist_dir)])
+
+
+def test_offline_without_local_data_fails_at_once_saying_how_to_use_local_files(
+    prefect_server, artifacts_dir, tmp_path, capsys, monkeypatch
+):
+    url = "http://mnist.invalid/mnist.npz"  # .invalid never resolves, as no name does offline
+    real_download, calls = mnist_pipeline.mnist.download, []
+
+    def counted_download(*arguments, **options):
+        calls.append(arguments)
+        return real_download(*arguments, **options)
+
+    monkeypatch.setattr(mnist_pipeline.mnist, "KERAS_URL", url)
+    monkeypatch.setattr(mnist_pipeline.mnist, "download", counted_download)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "downloads"))
+    monkeypatch.delenv("MNIST_DATA_DIR", raising=False)
+    assert main(QUICK_CV) == 1
+    [line] = error_lines(capsys.readouterr().err)
+    assert re.fullmatch(
+        rf"mnist-pipeline cv: error: MNIST could not be downloaded from {re.escape(url)} \(\[Errno -\d+\] [^)]+\); "
+        r"to use local files, set MNIST_DATA_DIR \(or pass --data-dir\) to a folder with .*",
+        line,
+    )
+    assert len(calls) == 1, "a name that does not resolve is not retried"
+
+
+def test_a_diverging_run_prints_one_line_and_no_traceback_from_any_process(tmp_path, mnist_dir):
+    result = cli(
+        "cv",
+        "--limit",
+        "300",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--learning-rate",
+        "1e9",
+        "--data-dir",
+        str(mnist_dir),
+        tmp_path=tmp_path,
+        timeout=400,
+    )
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr
+    assert "telemetry" not in result.stderr
+    assert [line.split("; fold 2")[0] for line in error_lines(result.stderr)] == [
+        "mnist-pipeline cv: error: fold 1 failed: the loss became nan in epoch 1, batch 3; lower the learning rate"
+    ]
+    assert "2 failed: the loss became" in result.stderr and "folds finished" in result.stderr
+
+
+def test_the_command_line_switches_off_the_temporary_server_telemetry_unless_asked(tmp_path):
+    show = (
+        "from mnist_pipeline.flows.cli import main; main(['models']); "
+        "from prefect.settings import get_current_settings; print(get_current_settings().server.analytics_enabled)"
+    )
+    environment = {**os.environ, "MNIST_ARTIFACTS_DIR": str(tmp_path)}
+    environment.pop("PREFECT_SERVER_ANALYTICS_ENABLED", None)
+    runs = [
+        subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, timeout=120)
+        for env in (environment, {**environment, "PREFECT_SERVER_ANALYTICS_ENABLED": "true"})
+    ]
+    assert [run.stdout.splitlines()[-1] for run in runs] == ["False", "True"], [run.stderr[-2000:] for run in runs]

@@ -9,6 +9,7 @@ from prefect.client.schemas.filters import FlowRunFilter
 from prefect.exceptions import ParameterTypeError
 
 from mnist_pipeline.arrays import array_sha256
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.flows.cross_validate import cross_validate
 from mnist_pipeline.splits import kfold_indices
 
@@ -142,7 +143,7 @@ def test_bad_parameters_are_refused_before_any_task_runs(prefect_server, artifac
 
 
 def test_limit_larger_than_the_data_fails_naming_limit(prefect_server, artifacts_dir, quick):
-    with pytest.raises(ValueError, match=r"limit must be between 10 and \d+ .*got limit=10000000"):
+    with pytest.raises(PipelineError, match=r"limit must be between 10 and \d+ .*got limit=10000000"):
         cross_validate(**{**quick, "limit": 10_000_000})
 
 

@@ -15,6 +15,7 @@ import pytest
 from distributed import Client
 
 from mnist_pipeline import settings
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.flows.cross_validate import cross_validate
 from mnist_pipeline.parallel import threads_per_worker
 from mnist_pipeline.tasks.dask_cluster import DaskConnectionError
@@ -176,6 +177,6 @@ def test_an_unreachable_scheduler_fails_in_one_line_naming_the_address(
 
 
 def test_dask_address_without_runner_dask_is_refused_before_any_task_runs(prefect_server, artifacts_dir, quick):
-    with pytest.raises(ValueError, match="dask_address is only used with runner='dask', got runner='process'"):
+    with pytest.raises(PipelineError, match="dask_address is only used with runner='dask', got runner='process'"):
         cross_validate(**{**quick, "runner": "process"}, dask_address="tcp://127.0.0.1:8786")
     assert not artifacts_dir.exists()

@@ -3,7 +3,9 @@ import os
 import numpy as np
 import pytest
 
+from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle, CorruptArrayError, array_sha256, save_array
+from mnist_pipeline.errors import PipelineError
 
 
 @pytest.mark.parametrize(
@@ -162,3 +164,19 @@ def test_verify_notices_a_deleted_remote_array_even_with_a_local_copy(remote):
     fsspec.filesystem("memory").rm(handle.path)
     with pytest.raises(CorruptArrayError, match=f"{handle.path} is missing"):
         handle.verify()
+
+
+@pytest.mark.parametrize("cache_url", [None, "/proc/nope/cache"])
+def test_a_cache_that_cannot_be_written_names_its_setting(monkeypatch, cache_url):
+    monkeypatch.setenv("MNIST_ARTIFACTS_DIR", "/proc/nope")
+    if cache_url:
+        monkeypatch.setenv("MNIST_CACHE_URL", cache_url)
+    else:
+        monkeypatch.delenv("MNIST_CACHE_URL", raising=False)
+    with pytest.raises(PipelineError) as error:
+        save_array(np.zeros(3), settings.cache_url())
+    setting = "MNIST_CACHE_URL" if cache_url else "MNIST_ARTIFACTS_DIR"
+    assert str(error.value) == (
+        f"{setting} /proc/nope/cache: cannot write the array cache (No such file or directory); "
+        "set it to a writable folder with free space"
+    )

@@ -1,15 +1,20 @@
+import errno
 import gzip
 import hashlib
-import http.server
-import threading
+import re
+import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.mnist import (
     IDX_FILES,
+    LOCAL_FILES_HINT,
     DataError,
+    DownloadFailed,
+    DownloadInterrupted,
     Mnist,
     decode_idx,
     download,
@@ -18,6 +23,7 @@ from mnist_pipeline.mnist import (
     read_directory,
     read_idx,
 )
+from tests.conftest import PAYLOAD, PAYLOAD_SHA256
 
 SUBSET = Path(__file__).parents[1] / "data" / "mnist-first-1000"
 
@@ -192,39 +198,6 @@ def test_a_truncated_subset_is_not_identified(subset):
 
 # --- download, from a local HTTP server -----------------------------------------------------------
 
-PAYLOAD = b"pretend this is mnist.npz\n" * 1000
-PAYLOAD_SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
-
-
-@pytest.fixture
-def server(monkeypatch):
-    """A local server of PAYLOAD at /mnist.npz; yields (url, list of requested paths)."""
-    for variable in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    requests: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            requests.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            self.wfile.write(PAYLOAD)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/mnist.npz", requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
-
 
 def test_download_fetches_and_verifies(tmp_path, server):
     url, requests = server
@@ -261,3 +234,51 @@ def test_download_replaces_a_bad_existing_file(tmp_path, server):
     download(url, destination, PAYLOAD_SHA256, timeout=10)
     assert destination.read_bytes() == PAYLOAD
     assert requests == ["/mnist.npz"]
+
+
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://mnist.invalid/mnist.npz", r"\[Errno -\d+\] .*"),  # a name that does not resolve: offline
+        ("http://127.0.0.1:{closed_port}/mnist.npz", r"\[Errno 111\] Connection refused"),
+        ("{server}/status/404", r"HTTP Error 404: Not Found"),
+    ],
+    ids=["unresolvable-host", "connection-refused", "not-found"],
+)
+def test_a_download_that_a_retry_cannot_fix_says_where_from_why_and_how_to_use_local_files(
+    tmp_path, server, url, reason
+):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+    url = url.format(server=server[0].rsplit("/", 1)[0], closed_port=closed_port)
+    with pytest.raises(DownloadFailed) as error:
+        download(url, tmp_path / "mnist.npz", PAYLOAD_SHA256, timeout=10)
+    assert re.fullmatch(rf"MNIST could not be downloaded from {re.escape(url)} \({reason}\); (.*)", str(error.value))
+    assert str(error.value).endswith(LOCAL_FILES_HINT) and "MNIST_DATA_DIR" in LOCAL_FILES_HINT
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_busy_server_or_a_timeout_may_pass(tmp_path, server):
+    url = server[0].rsplit("/", 1)[0] + "/status/503"
+    with pytest.raises(DownloadInterrupted, match=r"HTTP Error 503"):
+        download(url, tmp_path / "mnist.npz", PAYLOAD_SHA256, timeout=10)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts the connection, never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/mnist.npz"
+        with pytest.raises(DownloadInterrupted, match="timed out"):
+            download(url, tmp_path / "mnist.npz", PAYLOAD_SHA256, timeout=0.5)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_mnist_files_name_the_setting(tmp_path, monkeypatch):
+    data = _raw_copy(tmp_path)
+
+    def denied(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    with pytest.raises(PipelineError) as error:
+        read_directory(data)
+    assert str(error.value) == (
+        f"MNIST_DATA_DIR (or --data-dir) {data}: cannot read the MNIST files (Permission denied); make them readable"
+    )

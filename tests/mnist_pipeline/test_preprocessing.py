@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.preprocessing import SCALINGS, add_channel_axis, apply_scaling, fit_scaling, one_hot
 
 
@@ -92,7 +93,7 @@ def test_unit_scaling_ignores_the_index(images):
 
 @pytest.mark.parametrize("mode", ["minmax", "Unit", ""])
 def test_invalid_scaling_raises_naming_it(images, mode):
-    with pytest.raises(ValueError, match="scaling must be one of") as error:
+    with pytest.raises(PipelineError, match="scaling must be one of") as error:
         fit_scaling(images, mode)
     message = str(error.value)
     assert f"scaling={mode!r}" in message
@@ -101,5 +102,5 @@ def test_invalid_scaling_raises_naming_it(images, mode):
 
 def test_standardize_refuses_images_without_variation():
     blank = np.full((4, 28, 28), 7, dtype=np.uint8)
-    with pytest.raises(ValueError, match="standardize.*pixels vary"):
+    with pytest.raises(PipelineError, match="standardize.*pixels vary"):
         fit_scaling(blank, "standardize")

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import KFold
 
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.splits import kfold_indices, stratified_subset
 
 CASES = [(10, 2, 0), (23, 5, 1), (100, 5, 42), (7, 7, 3)]
@@ -43,12 +44,12 @@ def test_kfold_matches_the_study_s_sklearn_kfold(n, folds, seed):
 
 @pytest.mark.parametrize("folds", [1, 0, -3])
 def test_kfold_rejects_fewer_than_two_folds(folds):
-    with pytest.raises(ValueError, match=f"folds must be >= 2, got folds={folds}"):
+    with pytest.raises(PipelineError, match=f"folds must be >= 2, got folds={folds}"):
         kfold_indices(10, folds, 1)
 
 
 def test_kfold_rejects_more_folds_than_rows():
-    with pytest.raises(ValueError, match=r"folds must be <= the number of images \(4\), got folds=5"):
+    with pytest.raises(PipelineError, match=r"folds must be <= the number of images \(4\), got folds=5"):
         kfold_indices(4, 5, 1)
 
 
@@ -88,5 +89,5 @@ def test_stratified_subset_is_seeded(labels):
 
 @pytest.mark.parametrize("size", [9, 0, 551])
 def test_stratified_subset_rejects_sizes_out_of_range(labels, size):
-    with pytest.raises(ValueError, match=rf"limit must be between 10 and 550 .*got limit={size}"):
+    with pytest.raises(PipelineError, match=rf"limit must be between 10 and 550 .*got limit={size}"):
         stratified_subset(labels, size, seed=1)

@@ -13,6 +13,7 @@ import mnist_pipeline.flows
 import mnist_pipeline.tasks
 from mnist_pipeline import source_digest
 from mnist_pipeline.arrays import CorruptArrayError, save_array
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.tasks.caching import VerifiedHandlesSerializer, array_cache_key
 from mnist_pipeline.tasks.data import LabeledImages
 
@@ -64,8 +65,8 @@ def test_records_of_foreign_types_are_refused():
 
 def test_exceptions_of_failed_runs_are_stored_too():
     serializer = VerifiedHandlesSerializer()
-    error = serializer.loads(serializer.dumps(ValueError("limit must be between 10 and 600")))
-    assert isinstance(error, ValueError) and "limit must be" in str(error)
+    error = serializer.loads(serializer.dumps(PipelineError("limit must be between 10 and 600")))
+    assert isinstance(error, PipelineError) and "limit must be" in str(error)
 
 
 def test_cache_keys_follow_content_and_parameters_not_paths(labeled, tmp_path, monkeypatch):

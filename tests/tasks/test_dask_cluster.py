@@ -4,7 +4,8 @@ from types import SimpleNamespace
 import pytest
 
 from mnist_pipeline import settings
-from mnist_pipeline.tasks.dask_cluster import TensorFlowThreads
+from mnist_pipeline.tasks.console import WithoutUserErrorTracebacks, prefect_console_handlers
+from mnist_pipeline.tasks.dask_cluster import TensorFlowThreads, UserErrorsInOneLine
 
 
 @pytest.fixture(autouse=True)
@@ -25,3 +26,15 @@ def test_a_worker_gets_the_threads_computed_for_its_host():
 def test_a_worker_on_a_host_that_joined_later_shares_its_own_cores_among_its_threads():
     TensorFlowThreads({"10.0.0.5": 4}).setup(worker("tcp://10.0.0.9:40123", nthreads=2))
     assert os.environ["TF_NUM_INTRAOP_THREADS"] == str(max(1, settings.available_cores() // 2))
+
+
+def test_a_worker_shows_user_errors_in_one_line_on_its_console():
+    formatters = {handler: handler.formatter for handler in prefect_console_handlers()}
+    try:
+        for handler, formatter in formatters.items():
+            handler.setFormatter(getattr(formatter, "formatter", formatter))  # as a fresh worker has them
+        UserErrorsInOneLine().setup(worker("tcp://10.0.0.5:40123"))
+        assert formatters and all(isinstance(h.formatter, WithoutUserErrorTracebacks) for h in formatters)
+    finally:
+        for handler, formatter in formatters.items():
+            handler.setFormatter(formatter)
