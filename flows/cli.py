@@ -83,7 +83,7 @@ def add_flow_options(parser: argparse.ArgumentParser, flow) -> None:
         if name in POSITIONAL:
             parser.add_argument(name, nargs="+", metavar=name.upper(), help=description)
             continue
-        default = "" if parameter.default is None else f" (default: {parameter.default})"
+        default = "" if parameter.default in (None, "", []) else f" (default: {parameter.default})"
         if bare(parameter.annotation) is bool:
             parser.add_argument(
                 option_name(name), dest=name, action="store_true", default=argparse.SUPPRESS, help=description
@@ -192,13 +192,16 @@ def list_models(as_json: bool) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Every subcommand; only `command`'s flow is imported for its options (importing Prefect and a flow
+    takes seconds that `promote`, `data` or `--help` need not pay)."""
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description="The MNIST CNN study as Prefect flows.")
     subcommands = parser.add_subparsers(dest="command", required=True)
-    for command, (_, _, help_text) in FLOWS.items():
-        subparser = subcommands.add_parser(command, help=help_text)
-        add_flow_options(subparser, load_flow(command))
-        if command == "predict":
+    for name, (_, _, help_text) in FLOWS.items():
+        subparser = subcommands.add_parser(name, help=help_text)
+        if name == command:
+            add_flow_options(subparser, load_flow(name))
+        if name == "predict":
             subparser.add_argument("--json", action="store_true", help="print one JSON array, an object per file")
     models = subcommands.add_parser("models", help="list the registered model versions")
     models.add_argument("--json", action="store_true", help="print JSON")
@@ -210,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     """Runs a subcommand; a PipelineError is printed in one line, any other exception (a bug) with its traceback."""
     # Prefect's temporary server would otherwise try to send telemetry, and log each failure offline.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    arguments = vars(build_parser().parse_args(argv))
+    argv = sys.argv[1:] if argv is None else argv
+    arguments = vars(build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv))
     command = arguments.pop("command")
     as_json = arguments.pop("json", False)
     try:

@@ -19,17 +19,17 @@ from mnist_pipeline.tasks.publishing import publish_comparison
 def compare(
     models: p.Models = ["baseline", "batchnorm", "deeper"],  # noqa: B006 - Prefect needs literal defaults
     scalings: p.Scalings = ["unit"],  # noqa: B006
-    learning_rates: p.LearningRates = None,
+    learning_rates: p.LearningRates = [],  # noqa: B006 - Prefect needs literal defaults
     folds: p.Folds = 5,
-    epochs: p.Epochs = None,
+    epochs: p.Epochs = 0,
     batch_size: p.BatchSize = 32,
-    limit: p.Limit = None,
+    limit: p.Limit = 0,
     seed: int = 1,
-    workers: p.Workers = None,
+    workers: p.Workers = 0,
     runner: p.Runner = "process",
-    dask_address: p.DaskAddress = None,
-    data_dir: str | None = None,
-    output_dir: str | None = None,
+    dask_address: p.DaskAddress = "",
+    data_dir: p.Folder = "",
+    output_dir: p.Folder = "",
 ) -> ComparisonSummary:
     output = Path(settings.run_dir("compare", output_dir))
     variants = {}

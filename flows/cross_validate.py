@@ -20,18 +20,18 @@ from mnist_pipeline.tasks.training import completed_folds, train_fold
 def cross_validate(
     model: p.Model = "baseline",
     folds: p.Folds = 5,
-    epochs: p.Epochs = None,
+    epochs: p.Epochs = 0,
     batch_size: p.BatchSize = 32,
-    learning_rate: p.LearningRate = None,
+    learning_rate: p.LearningRate = 0.0,
     scaling: p.Scaling = "unit",
-    limit: p.Limit = None,
+    limit: p.Limit = 0,
     seed: int = 1,
-    workers: p.Workers = None,
+    workers: p.Workers = 0,
     runner: p.Runner = "process",
     retries: p.Retries = 0,
-    dask_address: p.DaskAddress = None,
-    data_dir: str | None = None,
-    output_dir: str | None = None,
+    dask_address: p.DaskAddress = "",
+    data_dir: p.Folder = "",
+    output_dir: p.Folder = "",
 ) -> CrossValidationSummary:
     check_runner_options(runner, dask_address)
     output = settings.run_dir("cross-validate", output_dir)

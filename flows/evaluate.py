@@ -14,8 +14,8 @@ from mnist_pipeline.tasks.registry import record_test_metrics, resolve_version
 @p.described("Test-set accuracy, loss, confusion matrix and per-class scores of a registered model.")
 def evaluate(
     model_version: p.ModelVersion = "champion",
-    data_dir: str | None = None,
-    output_dir: str | None = None,
+    data_dir: p.Folder = "",
+    output_dir: p.Folder = "",
 ) -> EvaluationSummary:
     output = settings.run_dir("evaluate", output_dir)
     version = resolve_version(model_version)

@@ -24,15 +24,15 @@ class FinalizeSummary(BaseModel):
 @p.described("Train the chosen model on all training images and save it as the registry's next version.")
 def finalize(
     model: p.Model = "deeper",
-    epochs: p.Epochs = None,
+    epochs: p.Epochs = 0,
     batch_size: p.BatchSize = 32,
-    learning_rate: p.LearningRate = None,
+    learning_rate: p.LearningRate = 0.0,
     scaling: p.Scaling = "unit",
-    limit: p.Limit = None,
+    limit: p.Limit = 0,
     seed: int = 1,
-    data_dir: str | None = None,
+    data_dir: p.Folder = "",
     h5: bool = False,
-    output_dir: str | None = None,
+    output_dir: p.Folder = "",
 ) -> FinalizeSummary:
     output = settings.run_dir("finalize", output_dir)
     raw = download_mnist(data_dir)

@@ -9,43 +9,68 @@ from collections.abc import Callable
 from typing import Annotated, Literal
 
 from prefect.context import FlowRunContext
-from pydantic import Field
+from pydantic import AfterValidator, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from mnist_pipeline.config import ModelName as Model
 from mnist_pipeline.preprocessing import Scaling
 
+
+def unset_when_empty(value):
+    """0, "" and [] stand for "not set": the flow sees None and uses its own default."""
+    return value or None
+
+
+def zero_or_at_least(minimum: int) -> Callable[[int], int]:
+    def check(value: int) -> int:
+        if 0 < value < minimum:
+            raise ValueError(f"must be 0 (all of them) or at least {minimum}")
+        return value
+
+    return check
+
+
+# An optional parameter is a plain field whose empty value (0, "", []) means "not set": the UI's form shows
+# a plain number or text box with that default, where `X | None` would show an X/None toggle. The flow
+# sees None (Python callers may still pass None, which the schema leaves out).
 Folds = Annotated[int, Field(ge=2)]
-Epochs = Annotated[int, Field(ge=1)] | None
+Epochs = Annotated[int, Field(ge=0), AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
 BatchSize = Annotated[int, Field(ge=1)]
-LearningRate = Annotated[float, Field(gt=0)] | None
-Limit = Annotated[int, Field(ge=10)] | None
-Workers = Annotated[int, Field(ge=1)] | None
+LearningRate = Annotated[float, Field(ge=0), AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
+Limit = (
+    Annotated[int, Field(ge=0), AfterValidator(zero_or_at_least(10)), AfterValidator(unset_when_empty)]
+    | (SkipJsonSchema[None])
+)
+Workers = Annotated[int, Field(ge=0), AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
 Runner = Literal["process", "thread", "dask"]
-DaskAddress = Annotated[str, Field(pattern=r"^(\w+://)?\S+:\d+$")] | None
+DaskAddress = (
+    Annotated[str, Field(pattern=r"^((\w+://)?\S+:\d+)?$"), AfterValidator(unset_when_empty)] | (SkipJsonSchema[None])
+)
+Folder = Annotated[str, AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
 Retries = Annotated[int, Field(ge=0, le=10)]
 ModelVersion = Annotated[str, Field(pattern=r"^(champion|latest|v\d{4,})$")]
 Tolerance = Annotated[float, Field(ge=0, le=1)]
 Images = Annotated[list[str], Field(min_length=1)]
 Models = Annotated[list[Model], Field(min_length=1)]
 Scalings = Annotated[list[Scaling], Field(min_length=1)]
-LearningRates = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] | None
+LearningRates = Annotated[list[Annotated[float, Field(gt=0)]], AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
 
 DESCRIPTIONS = {
     "model": "The study's CNN: baseline (one conv block), batchnorm (with batch normalization) or deeper (three conv "
     "layers); or improved (augmentation, batch normalization, dropout, a decaying learning rate: over 99.5% on the test set).",
     "models": "The CNNs to compare (baseline, batchnorm, deeper, improved).",
     "folds": "Cross-validation folds (KFold, shuffled with the seed).",
-    "epochs": "Passes over the training images per model. Empty: the model's own, 10 (the study's) or 15 (improved).",
+    "epochs": "Passes over the training images per model. 0: the model's own, 10 (the study's) or 15 (improved).",
     "batch_size": "Images per SGD step.",
     "learning_rate": "SGD learning rate (momentum 0.9); improved starts at it and decays to 0 along a cosine. "
-    "Empty: the model's own, 0.01 (the study's) or 0.05 (improved).",
-    "learning_rates": "SGD learning rates to compare. Empty: each model's own.",
+    "0: the model's own, 0.01 (the study's) or 0.05 (improved).",
+    "learning_rates": "SGD learning rates to compare. None: each model's own.",
     "scaling": "unit: pixels/255 (the study's); center: minus the mean pixel; standardize: zero mean, unit "
     "variance. Statistics come from training images only.",
     "scalings": "Pixel scalings to compare (unit, center, standardize).",
-    "limit": "Use a stratified subset of this many training images, for quick runs. Empty: all of them.",
+    "limit": "Use a stratified subset of this many training images (at least 10), for quick runs. 0: all of them.",
     "seed": "Seed for the folds, the subset and weight initialization.",
-    "workers": "Folds trained in parallel. Empty: the fewest processes that finish the folds soonest on the CPU "
+    "workers": "Folds trained in parallel. 0: the fewest processes that finish the folds soonest on the CPU "
     "cores (5 folds on 2 cores: 3, each with one TensorFlow thread).",
     "runner": "process: each fold in its own process (robust for TensorFlow); thread: threads of the flow's process; "
     "dask: a Dask cluster (dask_address), else a LocalCluster of worker processes.",

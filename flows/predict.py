@@ -12,7 +12,7 @@ from mnist_pipeline.tasks.registry import resolve_version
 @flow(name="predict", flow_run_name=p.run_name("predict-{images}images"))
 @p.described("The digit, and all ten class probabilities, in each image file.")
 def predict(
-    images: p.Images, model_version: p.ModelVersion = "champion", output_dir: str | None = None
+    images: p.Images, model_version: p.ModelVersion = "champion", output_dir: p.Folder = ""
 ) -> PredictionSummary:
     output = settings.run_dir("predict", output_dir)
     version = resolve_version(model_version)

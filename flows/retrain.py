@@ -16,16 +16,16 @@ from mnist_pipeline.tasks.registry import Promotion, champion_without_metrics_fo
 @p.described("Finalize a new model version, evaluate it, and make it champion if it is at least as good.")
 def retrain(
     model: p.Model = "deeper",
-    epochs: p.Epochs = None,
+    epochs: p.Epochs = 0,
     batch_size: p.BatchSize = 32,
-    learning_rate: p.LearningRate = None,
+    learning_rate: p.LearningRate = 0.0,
     scaling: p.Scaling = "unit",
-    limit: p.Limit = None,
+    limit: p.Limit = 0,
     seed: int = 1,
-    data_dir: str | None = None,
+    data_dir: p.Folder = "",
     h5: bool = False,
     tolerance: p.Tolerance = 0.001,
-    output_dir: str | None = None,
+    output_dir: p.Folder = "",
 ) -> Promotion:
     output = Path(settings.run_dir("retrain", output_dir))
     trained = finalize(

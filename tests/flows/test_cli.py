@@ -41,7 +41,8 @@ def cli(*arguments, tmp_path, timeout=240):
             "invalid --model 'resnet': Input should be 'baseline', 'batchnorm', 'deeper' or 'improved'",
         ),
         (["--learning-rate", "fast"], "invalid --learning-rate 'fast': Input should be a valid number"),
-        (["--limit", "5"], "invalid --limit '5': Input should be greater than or equal to 10"),
+        (["--limit", "5"], "invalid --limit '5': Value error, must be 0 (all of them) or at least 10"),
+        (["--epochs", "-1"], "invalid --epochs '-1': Input should be greater than or equal to 0"),
         (["--runner", "gpu"], "invalid --runner 'gpu'"),
         (
             ["--runner", "dask", "--dask-address", "scheduler"],
@@ -57,11 +58,11 @@ def test_bad_values_are_reported_in_one_line_before_anything_runs(arguments, mes
 
 
 def test_bad_value_in_a_fresh_process_prints_no_traceback(tmp_path):
-    result = cli("cv", "--epochs", "0", tmp_path=tmp_path)
+    result = cli("cv", "--folds", "1", tmp_path=tmp_path)
     assert result.returncode == 2
     assert (
         result.stderr.strip()
-        == "mnist-pipeline cv: error: invalid --epochs '0': Input should be greater than or equal to 1"
+        == "mnist-pipeline cv: error: invalid --folds '1': Input should be greater than or equal to 2"
     )
 
 
@@ -179,8 +180,8 @@ def error_lines(stderr: str) -> list[str]:
         (
             [],
             {"MNIST_ARTIFACTS_DIR": "/proc/nope"},
-            "MNIST_ARTIFACTS_DIR /proc/nope/cache: cannot write the array cache (No such file or directory); "
-            "set it to a writable folder with free space",
+            "MNIST_ARTIFACTS_DIR /proc/nope: cannot create a run folder in it (No such file or directory); "
+            "set it to a writable folder",
         ),
         (
             [],
