@@ -32,10 +32,17 @@ def test_every_flow_is_deployed_with_a_described_bounded_form(stack):
             if name in ("model", "scaling", "runner"):
                 assert schema["enum"], f"{deployment.name}: {name} should be a dropdown"
     form = stack.deployment("cross-validate").parameter_openapi_schema["properties"]
-    assert form["folds"]["minimum"] == 2 and form["epochs"]["anyOf"][0]["minimum"] == 1
-    assert form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved"]
-    assert form["learning_rate"]["anyOf"][0]["exclusiveMinimum"] == 0
-    assert form["limit"]["anyOf"][0]["minimum"] == 10
+    assert form["folds"]["minimum"] == 2 and form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved"]
+    # optional parameters are plain fields whose 0 or empty default means "not set" (no None toggle in the form)
+    assert [
+        (form[name]["type"], form[name]["default"]) for name in ("epochs", "learning_rate", "limit", "data_dir")
+    ] == [
+        ("integer", 0),
+        ("number", 0.0),
+        ("integer", 0),
+        ("string", ""),
+    ]
+    assert form["epochs"]["minimum"] == 0 and form["learning_rate"]["minimum"] == 0
 
 
 def test_invalid_parameters_are_refused_before_a_run_exists(stack):

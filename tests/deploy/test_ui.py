@@ -69,7 +69,8 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     assert {name: flow_run.parameters[name] for name in expected} == expected
 
     page.reload()
-    page.get_by_role("link", name=flow_run.name).click()
+    # this run's link: the package's other tests may have started runs of the same name
+    page.get_by_role("link", name=flow_run.name).and_(page.locator(f"a[href$='/runs/flow-run/{flow_run.id}']")).click()
     expect(page).to_have_url(re.compile(rf"/runs/flow-run/{flow_run.id}"))
     expect(page.get_by_text("Completed", exact=True).first).to_be_visible()
     page.get_by_role("tablist").get_by_text("Artifacts", exact=True).click()
