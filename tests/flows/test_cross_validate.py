@@ -129,8 +129,9 @@ def test_the_improved_preset_cross_validates_with_its_own_epochs_and_learning_ra
     "bad, name",
     [
         ({"folds": 1}, "folds"),
-        ({"epochs": 0}, "epochs"),
-        ({"learning_rate": 0}, "learning_rate"),
+        ({"epochs": -1}, "epochs"),
+        ({"learning_rate": -0.01}, "learning_rate"),
+        ({"limit": 5}, "limit"),
         ({"model": "resnet"}, "model"),
         ({"scaling": "minmax"}, "scaling"),
         ({"batch_size": -1}, "batch_size"),
