@@ -11,10 +11,13 @@ from typing import Annotated, Literal
 from prefect.context import FlowRunContext
 from pydantic import Field
 
-from mnist_pipeline.config import ModelName as Model
+from mnist_pipeline.config import ModelName, SingleModelName
 from mnist_pipeline.preprocessing import Scaling
 
+Model = ModelName
+SingleModel = SingleModelName  # what cross-validation and comparisons train per fold: one model, not an ensemble
 Folds = Annotated[int, Field(ge=2)]
+Members = Annotated[int, Field(ge=2)]
 Epochs = Annotated[int, Field(ge=1)] | None
 BatchSize = Annotated[int, Field(ge=1)]
 LearningRate = Annotated[float, Field(gt=0)] | None
@@ -26,14 +29,18 @@ Retries = Annotated[int, Field(ge=0, le=10)]
 ModelVersion = Annotated[str, Field(pattern=r"^(champion|latest|v\d{4,})$")]
 Tolerance = Annotated[float, Field(ge=0, le=1)]
 Images = Annotated[list[str], Field(min_length=1)]
-Models = Annotated[list[Model], Field(min_length=1)]
+Models = Annotated[list[SingleModel], Field(min_length=1)]
 Scalings = Annotated[list[Scaling], Field(min_length=1)]
 LearningRates = Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] | None
 
 DESCRIPTIONS = {
     "model": "The study's CNN: baseline (one conv block), batchnorm (with batch normalization) or deeper (three conv "
-    "layers); or improved (augmentation, batch normalization, dropout, a decaying learning rate: over 99.5% on the test set).",
+    "layers); or improved (augmentation, batch normalization, dropout, a decaying learning rate: over 99.5% on the test "
+    "set); or ensemble (the averaged softmax of `members` models of kind `member_model`; finalize and retrain only).",
     "models": "The CNNs to compare (baseline, batchnorm, deeper, improved).",
+    "members": "model=ensemble only: how many models it averages, each trained on every training image with its own "
+    "seed (seed + 1, seed + 2, ...), in parallel single-thread processes on the CPU cores.",
+    "member_model": "model=ensemble only: the CNN each member is (its epochs and learning rate apply to them).",
     "folds": "Cross-validation folds (KFold, shuffled with the seed).",
     "epochs": "Passes over the training images per model. Empty: the model's own, 10 (the study's) or 15 (improved).",
     "batch_size": "Images per SGD step.",

@@ -33,7 +33,10 @@ def test_every_flow_is_deployed_with_a_described_bounded_form(stack):
                 assert schema["enum"], f"{deployment.name}: {name} should be a dropdown"
     form = stack.deployment("cross-validate").parameter_openapi_schema["properties"]
     assert form["folds"]["minimum"] == 2 and form["epochs"]["anyOf"][0]["minimum"] == 1
-    assert form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved"]
+    assert form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved"]  # an ensemble is finalized only
+    finalize_form = stack.deployment("finalize").parameter_openapi_schema["properties"]
+    assert finalize_form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved", "ensemble"]
+    assert finalize_form["members"]["minimum"] == 2 and "ensemble" not in finalize_form["member_model"]["enum"]
     assert form["learning_rate"]["anyOf"][0]["exclusiveMinimum"] == 0
     assert form["limit"]["anyOf"][0]["minimum"] == 10
 
