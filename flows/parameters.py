@@ -40,7 +40,8 @@ DESCRIPTIONS = {
     "models": "The CNNs to compare (baseline, batchnorm, deeper, improved).",
     "members": "model=ensemble only: how many models it averages, each trained on every training image with its own "
     "seed (seed + 1, seed + 2, ...), in parallel single-thread processes on the CPU cores.",
-    "member_model": "model=ensemble only: the CNN each member is (its epochs and learning rate apply to them).",
+    "member_model": "model=ensemble only: the CNN each member is. epochs and learning_rate apply to every member; "
+    "empty, they are this model's own.",
     "folds": "Cross-validation folds (KFold, shuffled with the seed).",
     "epochs": "Passes over the training images per model. Empty: the model's own, 10 (the study's) or 15 (improved).",
     "batch_size": "Images per SGD step.",
