@@ -44,16 +44,20 @@ def finalize(
     raw = download_mnist(data_dir)
     train = prepare_split(raw, "train", limit, seed)
     scaled = normalize_images(train.images, fit_scaling(train.images, scaling))
-    trained_model = member_model if model == ENSEMBLE else model  # members train with the settings given
-    config = TrainingConfig(
-        model=trained_model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed
+    ensemble = model == ENSEMBLE
+    config = TrainingConfig(  # an ensemble's: each member's
+        model=member_model if ensemble else model,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
     )
-    if model == ENSEMBLE:
+    if ensemble:
         trained = train_ensemble(scaled, train.labels, config, members, str(output), h5)
     else:
         trained = train_final_model(scaled, train.labels, config, str(output), h5)
     parameters = {**flow_run.parameters, **config.model_dump(exclude={"model"})}  # epochs and rate as trained
-    if model != ENSEMBLE:
+    if not ensemble:
         parameters = {name: value for name, value in parameters.items() if name not in ("members", "member_model")}
     version = register_version(trained, raw, scaled.stats, parameters)
     publish_final_model(trained, version, train.images.shape[0], str(output))

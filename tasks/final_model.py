@@ -21,7 +21,7 @@ class TrainedModel(BaseModel):
     model_path: str
     h5_path: str | None
     history: dict[str, list[float]]
-    seconds: float
+    seconds: float  # of training; an ensemble's: its members', summed
 
 
 @task(cache_policy=NO_CACHE)
