@@ -18,7 +18,7 @@ from mnist_pipeline.tasks.training import completed_folds, train_fold
 @flow(name="cross-validate", flow_run_name=p.run_name("cv-{model}-{folds}folds"))
 @p.described("Estimate a model's accuracy by k-fold cross-validation, as the study does.")
 def cross_validate(
-    model: p.Model = "baseline",
+    model: p.SingleModel = "baseline",
     folds: p.Folds = 5,
     epochs: p.Epochs = 0,
     batch_size: p.BatchSize = 32,

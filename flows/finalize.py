@@ -1,16 +1,20 @@
 """Train the chosen model on all training images and register it as a new version."""
 
-from prefect import flow
+from prefect import flow, unmapped
 from prefect.runtime import flow_run
 from pydantic import BaseModel
 
 from mnist_pipeline import settings
-from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.arrays import ArrayHandle
+from mnist_pipeline.config import ENSEMBLE, TrainingConfig
 from mnist_pipeline.flows import parameters as p
-from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, prepare_split
-from mnist_pipeline.tasks.final_model import train_final_model
+from mnist_pipeline.parallel import fold_workers
+from mnist_pipeline.tasks.data import ScaledImages, download_mnist, fit_scaling, normalize_images, prepare_split
+from mnist_pipeline.tasks.final_model import TrainedModel, assemble_ensemble, train_final_model
+from mnist_pipeline.tasks.members import completed_members, train_member
 from mnist_pipeline.tasks.publishing import publish_final_model, publish_registry
 from mnist_pipeline.tasks.registry import register_version
+from mnist_pipeline.tasks.runners import fold_task_runner
 
 
 class FinalizeSummary(BaseModel):
@@ -32,18 +36,50 @@ def finalize(
     seed: int = 1,
     data_dir: p.Folder = "",
     h5: bool = False,
+    members: p.Members = 5,
+    member_model: p.SingleModel = "improved",
     output_dir: p.Folder = "",
 ) -> FinalizeSummary:
     output = settings.run_dir("finalize", output_dir)
     raw = download_mnist(data_dir)
     train = prepare_split(raw, "train", limit, seed)
     scaled = normalize_images(train.images, fit_scaling(train.images, scaling))
-    config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
-    trained = train_final_model(scaled, train.labels, config, str(output), h5)
-    parameters = {**flow_run.parameters, **config.model_dump()}  # epochs and learning rate as trained, when left empty
+    ensemble = model == ENSEMBLE
+    config = TrainingConfig(  # an ensemble's: each member's
+        model=member_model if ensemble else model,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
+    if ensemble:
+        trained = train_ensemble(scaled, train.labels, config, members, str(output), h5)
+    else:
+        trained = train_final_model(scaled, train.labels, config, str(output), h5)
+    parameters = {**flow_run.parameters, **config.model_dump(exclude={"model"})}  # epochs and rate as trained
+    if not ensemble:
+        parameters = {name: value for name, value in parameters.items() if name not in ("members", "member_model")}
     version = register_version(trained, raw, scaled.stats, parameters)
     publish_final_model(trained, version, train.images.shape[0], str(output))
     publish_registry()
     return FinalizeSummary(
         version=version.version, model_path=version.path, output_dir=str(output), seconds=trained.seconds
     )
+
+
+def train_ensemble(
+    images: ScaledImages, labels: ArrayHandle, config: TrainingConfig, members: int, output_dir: str, h5: bool
+) -> TrainedModel:
+    """`members` models of `config`, trained in parallel single-thread processes, averaged into one saved model."""
+    with fold_task_runner("process", fold_workers(members, settings.available_cores())) as task_runner:
+        futures = task_runner.map(
+            train_member,
+            {
+                "member": range(1, members + 1),
+                "images": unmapped(images),
+                "labels": unmapped(labels),
+                "config": unmapped(config),
+            },
+        )
+        trained = completed_members(futures)
+    return assemble_ensemble(trained, output_dir, h5)

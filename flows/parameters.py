@@ -12,7 +12,7 @@ from prefect.context import FlowRunContext
 from pydantic import AfterValidator, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from mnist_pipeline.config import ModelName as Model
+from mnist_pipeline.config import ModelName, SingleModelName
 from mnist_pipeline.preprocessing import Scaling
 
 
@@ -33,7 +33,10 @@ def zero_or_at_least(minimum: int) -> Callable[[int], int]:
 # An optional parameter is a plain field whose empty value (0, "", []) means "not set": the UI's form shows
 # a plain number or text box with that default, where `X | None` would show an X/None toggle. The flow
 # sees None (Python callers may still pass None, which the schema leaves out).
+Model = ModelName
+SingleModel = SingleModelName  # what cross-validation and comparisons train per fold: one model, not an ensemble
 Folds = Annotated[int, Field(ge=2)]
+Members = Annotated[int, Field(ge=2)]
 Epochs = Annotated[int, Field(ge=0), AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
 BatchSize = Annotated[int, Field(ge=1)]
 LearningRate = Annotated[float, Field(ge=0), AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
@@ -51,14 +54,19 @@ Retries = Annotated[int, Field(ge=0, le=10)]
 ModelVersion = Annotated[str, Field(pattern=r"^(champion|latest|v\d{4,})$")]
 Tolerance = Annotated[float, Field(ge=0, le=1)]
 Images = Annotated[list[str], Field(min_length=1)]
-Models = Annotated[list[Model], Field(min_length=1)]
+Models = Annotated[list[SingleModel], Field(min_length=1)]
 Scalings = Annotated[list[Scaling], Field(min_length=1)]
 LearningRates = Annotated[list[Annotated[float, Field(gt=0)]], AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
 
 DESCRIPTIONS = {
     "model": "The study's CNN: baseline (one conv block), batchnorm (with batch normalization) or deeper (three conv "
-    "layers); or improved (augmentation, batch normalization, dropout, a decaying learning rate: over 99.5% on the test set).",
+    "layers); or improved (augmentation, batch normalization, dropout, a decaying learning rate: over 99.5% on the test "
+    "set); or ensemble (the averaged softmax of `members` models of kind `member_model`; finalize and retrain only).",
     "models": "The CNNs to compare (baseline, batchnorm, deeper, improved).",
+    "members": "model=ensemble only: how many models it averages, each trained on every training image with its own "
+    "seed (seed + 1, seed + 2, ...), in parallel single-thread processes on the CPU cores.",
+    "member_model": "model=ensemble only: the CNN each member is. epochs and learning_rate apply to every member; "
+    "empty, they are this model's own.",
     "folds": "Cross-validation folds (KFold, shuffled with the seed).",
     "epochs": "Passes over the training images per model. 0: the model's own, 10 (the study's) or 15 (improved).",
     "batch_size": "Images per SGD step.",

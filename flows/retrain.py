@@ -25,6 +25,8 @@ def retrain(
     data_dir: p.Folder = "",
     h5: bool = False,
     tolerance: p.Tolerance = 0.001,
+    members: p.Members = 5,
+    member_model: p.SingleModel = "improved",
     output_dir: p.Folder = "",
 ) -> Promotion:
     output = Path(settings.run_dir("retrain", output_dir))
@@ -38,6 +40,8 @@ def retrain(
         seed=seed,
         data_dir=data_dir,
         h5=h5,
+        members=members,
+        member_model=member_model,
         output_dir=str(output / "finalize"),
     )
     evaluation = evaluate(model_version=trained.version, data_dir=data_dir, output_dir=str(output / "evaluate"))

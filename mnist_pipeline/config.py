@@ -4,8 +4,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-ModelName = Literal["baseline", "batchnorm", "deeper", "improved"]
-MODEL_NAMES: tuple[str, ...] = ModelName.__args__
+SingleModelName = Literal["baseline", "batchnorm", "deeper", "improved"]
+MODEL_NAMES: tuple[str, ...] = SingleModelName.__args__  # the models a factory builds
+ENSEMBLE = "ensemble"  # the average of several single models, each trained on every training image
+ModelName = Literal[SingleModelName, "ensemble"]
 STUDY_SETTINGS = {"epochs": 10, "learning_rate": 0.01}
 MODEL_SETTINGS = {"improved": {"epochs": 15, "learning_rate": 0.05}}  # models trained otherwise than the study's
 # Trained with the learning rate falling from its start to zero along a cosine; the study's keep it constant.

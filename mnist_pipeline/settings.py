@@ -61,6 +61,11 @@ def models_dir() -> Path:
     return artifacts_dir() / "models"
 
 
+def members_dir() -> Path:
+    """Trained ensemble members, named by their digest: kept for runs that find them cached."""
+    return artifacts_dir() / "members"
+
+
 def data_store_dir() -> Path:
     """The labeled-data store: examples from the service's corrections and imported folders."""
     return artifacts_dir() / "data"

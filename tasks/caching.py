@@ -4,7 +4,7 @@ A task's cache key is built from small values only: the task's name, a digest of
 task's module and of every project module it imports (so editing any of them invalidates its
 results, and editing another module does not), the cache location and its parameters, where a handle counts by its digest and
 an index array by the digest of its bytes. The result record is JSON of a small pydantic model.
-Reading a record verifies the array files it names: a deleted or corrupted array makes the record
+Reading a record verifies the array and model files it names: a deleted or corrupted one makes the record
 unreadable, which Prefect treats as a cache miss, so the task runs again and rewrites it.
 """
 
@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
+from mnist_pipeline.files import StoredFile
 from mnist_pipeline.source_digest import code_version
 
 
@@ -46,7 +47,7 @@ def array_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 
 def _handles(value: Any):
-    if isinstance(value, ArrayHandle):
+    if isinstance(value, (ArrayHandle, StoredFile)):
         yield value
     elif isinstance(value, BaseModel):
         for _, item in value:
@@ -54,7 +55,7 @@ def _handles(value: Any):
 
 
 class VerifiedHandlesSerializer(Serializer):
-    """JSON of a pydantic model from this project; loading verifies every array it names.
+    """JSON of a pydantic model from this project; loading verifies every array and stored file it names.
 
     Anything else (the exception of a failed run) is written as Prefect's JSON serializer does.
     """

@@ -27,6 +27,11 @@ class FoldResult(BaseModel):
     scaling: ScalingStats
 
 
+def worker_name() -> str:
+    """host:pid of the process a training ran in."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def report_epochs(label: str, key: str):
     """A training callback: each epoch's metrics in the run's log, and a progress artifact `key` that follows
     the epochs, so that the UI shows how far a training has come while it runs."""
@@ -74,7 +79,7 @@ def train_fold(
         accuracy=history["val_accuracy"][-1],
         history=history,
         seconds=seconds,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
+        worker=worker_name(),
         scaling=images.stats,
     )
 
@@ -83,17 +88,23 @@ class FoldsFailed(PipelineError):
     """Some folds failed; the ones that finished are cached for the next run."""
 
 
-def completed_folds(futures) -> list[FoldResult]:
-    """Every fold's result once all have ended, or FoldsFailed naming each failed fold and why."""
+def completed(futures, noun: str, error: type[PipelineError]) -> list:
+    """Every mapped training's result once all have ended, or `error` naming each failed one (`noun` 1, 2, ...)
+    and why."""
     futures.wait()
     failures = []
-    for fold, future in enumerate(futures, start=1):
+    for number, future in enumerate(futures, start=1):
         if not future.state.is_completed():
-            failures.append(f"fold {fold} failed: {future.state.result(raise_on_failure=False)}")
+            failures.append(f"{noun} {number} failed: {future.state.result(raise_on_failure=False)}")
     if failures:
         finished = len(futures) - len(failures)
-        raise FoldsFailed(
-            "; ".join(failures) + f". {finished} of {len(futures)} folds finished and are cached: "
+        raise error(
+            "; ".join(failures) + f". {finished} of {len(futures)} {noun}s finished and are cached: "
             "run again with the same parameters to train only the others"
         )
     return [future.result() for future in futures]
+
+
+def completed_folds(futures) -> list[FoldResult]:
+    """Every fold's result once all have ended, or FoldsFailed naming each failed fold and why."""
+    return completed(futures, "fold", FoldsFailed)

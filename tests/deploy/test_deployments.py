@@ -43,6 +43,10 @@ def test_every_flow_is_deployed_with_a_described_bounded_form(stack):
         ("string", ""),
     ]
     assert form["epochs"]["minimum"] == 0 and form["learning_rate"]["minimum"] == 0
+    assert form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved"]  # an ensemble is finalized only
+    finalize_form = stack.deployment("finalize").parameter_openapi_schema["properties"]
+    assert finalize_form["model"]["enum"] == ["baseline", "batchnorm", "deeper", "improved", "ensemble"]
+    assert finalize_form["members"]["minimum"] == 2 and "ensemble" not in finalize_form["member_model"]["enum"]
 
 
 def test_invalid_parameters_are_refused_before_a_run_exists(stack):

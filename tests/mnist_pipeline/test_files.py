@@ -1,6 +1,9 @@
+import hashlib
+from pathlib import Path
+
 import pytest
 
-from mnist_pipeline.files import replacing, write_bytes
+from mnist_pipeline.files import ChangedFileError, replacing, store_by_digest, write_bytes
 
 
 def test_replacing_replaces_the_file_when_the_block_succeeds(tmp_path):
@@ -38,3 +41,27 @@ def test_write_bytes_writes_and_overwrites(tmp_path):
     write_bytes(target, b"second, longer")
     assert target.read_bytes() == b"second, longer"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.bin"]
+
+
+def test_a_file_stored_by_digest_is_named_by_its_content_and_verified(tmp_path):
+    stored = store_by_digest(tmp_path / "members", ".keras", lambda path: path.write_bytes(b"weights"))
+    assert stored.path == str(tmp_path / "members" / f"{hashlib.sha256(b'weights').hexdigest()}.keras")
+    assert [path.name for path in (tmp_path / "members").iterdir()] == [Path(stored.path).name], "no temporary left"
+    stored.verify()
+
+    Path(stored.path).write_bytes(b"tampered")
+    with pytest.raises(ChangedFileError, match="is missing or changed"):
+        stored.verify()
+    Path(stored.path).unlink()
+    with pytest.raises(ChangedFileError, match="is missing or changed"):
+        stored.verify()
+
+
+def test_a_write_that_fails_stores_nothing(tmp_path):
+    def fails(path):
+        path.write_bytes(b"half")
+        raise OSError("No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        store_by_digest(tmp_path, ".keras", fails)
+    assert list(tmp_path.iterdir()) == []

@@ -14,8 +14,10 @@ import mnist_pipeline.tasks
 from mnist_pipeline import source_digest
 from mnist_pipeline.arrays import CorruptArrayError, save_array
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.files import ChangedFileError, store_by_digest
 from mnist_pipeline.tasks.caching import VerifiedHandlesSerializer, array_cache_key
 from mnist_pipeline.tasks.data import LabeledImages
+from mnist_pipeline.tasks.members import TrainedMember
 
 
 class FakeTask:
@@ -55,6 +57,16 @@ def test_a_record_whose_array_changed_cannot_be_loaded(labeled, damage):
             file.write(bytes([last ^ 0xFF]))
     with pytest.raises(CorruptArrayError, match=path):
         serializer.loads(blob)
+
+
+def test_a_member_record_whose_model_file_is_gone_cannot_be_loaded(tmp_path):
+    stored = store_by_digest(tmp_path, ".keras", lambda path: path.write_bytes(b"weights"))
+    member = TrainedMember(member=1, model=stored, history={"loss": [0.1]}, seconds=1.0, worker="host:1")
+    serializer = VerifiedHandlesSerializer()
+    assert serializer.loads(serializer.dumps(member)) == member
+    os.remove(stored.path)
+    with pytest.raises(ChangedFileError, match=stored.path):
+        serializer.loads(serializer.dumps(member))
 
 
 def test_records_of_foreign_types_are_refused():
