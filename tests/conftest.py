@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+# The CLI tests' processes start Prefect's temporary server, which a loaded machine starts in over its default 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+
 SUBSET_DIR = Path(__file__).parent / "data" / "mnist-first-1000"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
