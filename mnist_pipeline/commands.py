@@ -91,6 +91,7 @@ def serve(
         raise ServeOptionError(f"--max-body-mb must be positive, got {max_body_mb}")
     import uvicorn
 
+    from mnist_pipeline.data_checks import mnist_test_digests
     from mnist_pipeline.datastore import DataStore
     from mnist_pipeline.registry import default_registry
     from mnist_pipeline.serving.app import create_app
@@ -101,7 +102,8 @@ def serve(
     if model_version not in ("champion", "latest"):
         registry.resolve(model_version)  # a bad name fails here, in one line
     slot = ModelSlot(registry, model_version, poll_seconds)
-    app = create_app(slot, DataStore(settings.data_store_dir()), int(max_body_mb * 1_000_000), feedback_token or None)
+    store = DataStore(settings.data_store_dir(), forbidden=mnist_test_digests())
+    app = create_app(slot, store, int(max_body_mb * 1_000_000), feedback_token or None)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
     return 0
 
@@ -132,10 +134,11 @@ def data(as_json: bool) -> int:
 
 
 def add_data(folder: Path) -> int:
+    from mnist_pipeline.data_checks import mnist_test_digests
     from mnist_pipeline.data_import import import_folder
     from mnist_pipeline.datastore import DataStore
 
-    report = import_folder(DataStore(settings.data_store_dir()), folder)
+    report = import_folder(DataStore(settings.data_store_dir(), forbidden=mnist_test_digests()), folder)
     for error in report["errors"]:
         print(f"mnist-pipeline add-data: error: {error}", file=sys.stderr)
     outcomes = report["outcomes"]

@@ -114,8 +114,9 @@ class Registry:
         self._update_metadata(version, {"status": "promoted", "promotions": [*promotions, record]})
         files.write_json(self.root / "champion.json", {"version": version})
 
-    def judge(self, version: str, tolerance: float) -> tuple[bool, str, str | None]:
-        """Promote `version` if its test accuracy >= the champion's - `tolerance`, else mark it rejected.
+    def judge(self, version: str, tolerance: float, min_accuracy: float = 0.0) -> tuple[bool, str, str | None]:
+        """Promote `version` if its test accuracy >= `min_accuracy` and >= the champion's - `tolerance`, else
+        mark it rejected.
 
         One lock covers the comparison and the switch, so concurrent retrains cannot both replace
         the same champion. Returns (promoted, reason, the champion before).
@@ -123,7 +124,10 @@ class Registry:
         with self.locked():
             champion = self.champion()
             accuracy = self.metadata(version)["test_metrics"]["accuracy"]
-            if champion is None:
+            if accuracy < min_accuracy:
+                promoted = False
+                reason = f"test accuracy {100 * accuracy:.3f}% < the floor min_accuracy {100 * min_accuracy:.3f}%"
+            elif champion is None:
                 promoted, reason = True, "first version: no champion yet"
             else:
                 champion_accuracy = self.metadata(champion)["test_metrics"]["accuracy"]

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
+from mnist_pipeline.data_checks import ExampleRefused
 from mnist_pipeline.datastore import DataStore, LabelError, check_label
 from mnist_pipeline.images import ImageError, digit_from_bytes
 from mnist_pipeline.serving.batcher import Batcher
@@ -129,7 +130,10 @@ def create_app(
         except LabelError as error:
             raise ServiceError(422, str(error)) from None
         digit = await run_in_threadpool(prepare, *upload.images[0])
-        stored = await run_in_threadpool(store.add, digit, label, FEEDBACK_SOURCE)
+        try:
+            stored = await run_in_threadpool(store.add, digit, label, FEEDBACK_SOURCE)
+        except ExampleRefused as error:
+            raise ServiceError(422, str(error)) from None
         examples = await run_in_threadpool(store.count)
         logger.info(
             "feedback: %s labeled %d (%s); %d examples", stored["sha256"][:12], label, stored["outcome"], examples
