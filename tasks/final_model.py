@@ -11,6 +11,7 @@ from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.registry import MODEL_FILE
 from mnist_pipeline.tasks.data import ScaledImages
 from mnist_pipeline.tasks.training import report_epochs
+from mnist_pipeline.tasks.training_slot import training_slot
 
 
 class TrainedModel(BaseModel):
@@ -26,12 +27,17 @@ class TrainedModel(BaseModel):
 def train_final_model(
     images: ScaledImages, labels: ArrayHandle, config: TrainingConfig, output_dir: str, h5: bool = False
 ) -> TrainedModel:
-    """A fresh model trained on every training image, as the study's final step, saved into `output_dir`."""
+    """A fresh model trained on every training image, as the study's final step, saved into `output_dir`;
+    the training waits for the `mnist-training` slot."""
     from mnist_pipeline.training import save_model, train_model  # TensorFlow loads where models train
 
-    model, history, seconds = train_model(
-        config, images.images.open(), labels.open(), report=report_epochs(config.model, key="training-progress-final")
-    )
+    with training_slot():
+        model, history, seconds = train_model(
+            config,
+            images.images.open(),
+            labels.open(),
+            report=report_epochs(config.model, key="training-progress-final"),
+        )
     output = Path(output_dir)
     h5_path = save_model(model, output / "final_model.h5") if h5 else None
     return TrainedModel(
