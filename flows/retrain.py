@@ -3,22 +3,26 @@
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
+from mnist_pipeline.tasks.approval import Approval, check_approval_possible, needs_person, wait_for_decision
 from mnist_pipeline.tasks.data import LabeledImages, download_mnist, model_ready, normalize_images
 from mnist_pipeline.tasks.evaluation import evaluate_model
 from mnist_pipeline.tasks.new_data import read_store_examples
-from mnist_pipeline.tasks.publishing import publish_promotion, publish_registry
+from mnist_pipeline.tasks.publishing import publish_approval_request, publish_promotion, publish_registry
 from mnist_pipeline.tasks.registry import (
     Promotion,
     champion_trained_alike,
     champion_without_metrics_for,
+    gate_verdict,
     judge_version,
     read_champion,
+    request_approval,
     resolve_version,
 )
 
@@ -47,9 +51,12 @@ def retrain(
     tolerance: p.Tolerance = 0.001,
     min_accuracy: p.Fraction = 0.98,
     force: bool = False,
+    approval: Approval = "auto",
+    approval_timeout_hours: p.Hours = 24,
     output_dir: str | None = None,
 ) -> Promotion:
-    output = Path(settings.run_dir("retrain", output_dir))
+    check_approval_possible(approval)
+    output = Path(settings.run_dir("retrain", output_dir, run_id=flow_run.get_id()))
     training = {
         "model": model,
         "epochs": epochs,
@@ -87,7 +94,15 @@ def retrain(
             "challenger": users_accuracy(trained.version, users),
             "champion": users_accuracy(champion, users) if champion else None,
         }
-    promotion = judge_version(trained.version, tolerance, min_accuracy, str(output), users_digits)
+    decision = None
+    verdict = gate_verdict(trained.version, tolerance, min_accuracy)
+    if verdict.passes and needs_person(approval, verdict.accuracy, verdict.champion_accuracy, users_digits, tolerance):
+        timeout = int(approval_timeout_hours * 3600)
+        request_approval(trained.version, flow_run.get_id(), timeout)
+        publish_approval_request(trained.version, verdict, users_digits)
+        answer = wait_for_decision(timeout)
+        decision = {"decision": answer.decision, "by": answer.reviewer, "reason": answer.reason}
+    promotion = judge_version(trained.version, tolerance, min_accuracy, str(output), users_digits, decision)
     publish_promotion(promotion)
     publish_registry()
     return promotion

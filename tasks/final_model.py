@@ -3,12 +3,12 @@
 from pathlib import Path
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.registry import MODEL_FILE
+from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import ScaledImages
 from mnist_pipeline.tasks.training import report_epochs
 from mnist_pipeline.tasks.training_slot import training_slot
@@ -23,7 +23,7 @@ class TrainedModel(BaseModel):
     seconds: float
 
 
-@task(cache_policy=NO_CACHE)
+@task(**PER_RUN_RESULTS)
 def train_final_model(
     images: ScaledImages, labels: ArrayHandle, config: TrainingConfig, output_dir: str, h5: bool = False
 ) -> TrainedModel:

@@ -22,7 +22,7 @@ from mnist_pipeline.tasks.evaluation import TestEvaluation
 from mnist_pipeline.tasks.final_model import TrainedModel
 from mnist_pipeline.tasks.new_data import DataValidation
 from mnist_pipeline.tasks.prediction import PredictionSummary
-from mnist_pipeline.tasks.registry import ModelVersion, Promotion
+from mnist_pipeline.tasks.registry import GateVerdict, ModelVersion, Promotion
 
 
 class Figure(BaseModel):
@@ -224,6 +224,25 @@ def publish_data_validation(validation: DataValidation, output_dir: str) -> None
             "| check | result | detail |\n|---|---|---|\n" + rows,
         ],
         data={"data_validation.json": validation.model_dump()},
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def publish_approval_request(version: str, verdict: GateVerdict, users_digits: dict | None) -> None:
+    """The `approval-request` artifact: challenger and champion side by side, for the person who decides."""
+    create_markdown_artifact(
+        "\n\n".join(
+            [
+                f"# Approve {version}?",
+                f"The gate passed: {verdict.reason}.",
+                "| | challenger " + version + " | champion " + (verdict.champion or "none") + " |\n|---|---|---|\n"
+                f"| MNIST test accuracy | {reports.percent(verdict.accuracy)} | {reports.percent(verdict.champion_accuracy)} |",
+                *reports.users_digits_lines(users_digits),
+                "Resume the run (the Resume button on its page) with approve or reject and a reason.",
+            ]
+        ),
+        key="approval-request",
+        description=f"{version} waits for approval",
     )
 
 

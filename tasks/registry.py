@@ -14,6 +14,7 @@ from pydantic import BaseModel
 import mnist_pipeline
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.registry import MODEL_FILE, default_registry
+from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import MnistArrays
 from mnist_pipeline.tasks.evaluation import TestEvaluation
 from mnist_pipeline.tasks.final_model import TrainedModel
@@ -63,7 +64,7 @@ def resolve_version(model_version: str) -> ModelVersion:
     return _model_version(default_registry().resolve(model_version))
 
 
-@task(cache_policy=NO_CACHE)
+@task(**PER_RUN_RESULTS)  # a run started again after its suspension registers nothing twice
 def register_version(
     trained: TrainedModel,
     raw: MnistArrays,
@@ -144,6 +145,40 @@ def champion_trained_alike(parameters: dict[str, Any], data: dict[str, str]) -> 
     return champion if same_parameters and same_data else None
 
 
+class GateVerdict(BaseModel):
+    passes: bool
+    reason: str
+    champion: str | None
+    accuracy: float
+    champion_accuracy: float | None
+
+
+@task(cache_policy=NO_CACHE)
+def gate_verdict(version: str, tolerance: float, min_accuracy: float) -> GateVerdict:
+    """Whether `version` passes the gate (floor and champion), before anyone approves it."""
+    registry = default_registry()
+    passes, reason, champion = registry.verdict(version, tolerance, min_accuracy)
+    return GateVerdict(
+        passes=passes,
+        reason=reason,
+        champion=champion,
+        accuracy=registry.metadata(version)["test_metrics"]["accuracy"],
+        champion_accuracy=champion and registry.metadata(champion)["test_metrics"]["accuracy"],
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def request_approval(version: str, flow_run_id: str, timeout_seconds: int) -> None:
+    """Mark `version` as waiting for a person until the run's timeout; after it, the registry reads
+    the request as rejected with "no decision"."""
+    deadline = datetime.now(UTC).timestamp() + timeout_seconds
+    default_registry().update_metadata(
+        version,
+        status="awaiting approval",
+        approval_request={"flow_run_id": flow_run_id, "until": datetime.fromtimestamp(deadline, UTC).isoformat()},
+    )
+
+
 @task(cache_policy=NO_CACHE)
 def judge_version(
     version: str,
@@ -151,10 +186,11 @@ def judge_version(
     min_accuracy: float,
     output_dir: str,
     users_digits: dict[str, float | int | None] | None = None,
+    approval: dict[str, str] | None = None,
 ) -> Promotion:
     """`version` becomes champion if its test accuracy >= min_accuracy and >= the champion's - tolerance;
     else it is rejected. `users_digits` (both models' accuracy on the held-out new examples) is reported."""
-    promoted, reason, champion = default_registry().judge(version, tolerance, min_accuracy)
+    promoted, reason, champion = default_registry().judge(version, tolerance, min_accuracy, approval)
     get_run_logger().info("%s %s: %s", version, "promoted to champion" if promoted else "rejected", reason)
     return Promotion(
         version=version,
