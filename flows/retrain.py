@@ -100,8 +100,7 @@ def retrain(
         timeout = int(approval_timeout_hours * 3600)
         request_approval(trained.version, flow_run.get_id(), timeout)
         publish_approval_request(trained.version, verdict, users_digits)
-        answer = wait_for_decision(timeout)
-        decision = {"decision": answer.decision, "by": answer.reviewer, "reason": answer.reason}
+        decision = wait_for_decision(timeout).record()
     promotion = judge_version(trained.version, tolerance, min_accuracy, str(output), users_digits, decision)
     publish_promotion(promotion)
     publish_registry()

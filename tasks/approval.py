@@ -11,7 +11,7 @@ from typing import Literal
 
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
-from prefect.runtime import flow_run
+from prefect.runtime import deployment
 from prefect.settings import PREFECT_API_URL
 
 from mnist_pipeline.errors import PipelineError
@@ -20,11 +20,15 @@ Approval = Literal["auto", "always", "borderline"]
 
 
 class ApprovalDecision(RunInput):
-    """The Resume form: approve or reject the challenger, and why."""
+    """The Resume form: approve the challenger (or leave the switch off to reject it), and why."""
 
-    decision: Literal["approve", "reject"]
+    approve: bool = False  # a switch in the form (the UI offers no choices for a Literal here)
     reason: str
     reviewer: str = "a person in the Prefect UI"
+
+    def record(self) -> dict[str, str]:
+        """The decision as the version's metadata keeps it."""
+        return {"decision": "approve" if self.approve else "reject", "by": self.reviewer, "reason": self.reason}
 
 
 def check_approval_possible(approval: Approval) -> None:
@@ -50,6 +54,6 @@ def needs_person(
 
 def wait_for_decision(timeout_seconds: int) -> ApprovalDecision:
     """Suspend (a deployment run) or pause (any other run) until a person resumes the run with a decision."""
-    if flow_run.get_deployment_id():
+    if deployment.get_id():
         return suspend_flow_run(wait_for_input=ApprovalDecision, timeout=timeout_seconds, key="approval")
     return pause_flow_run(wait_for_input=ApprovalDecision, timeout=timeout_seconds, key="approval")
