@@ -48,6 +48,7 @@ def test_add_data_triggers_a_retrain_that_learns_from_it_and_a_refused_batch_tri
 
 
 def added_data_starts_a_retrain(stack, deployment, mnist_dir, tmp_path):
+    runs_before = {flow_run.id for flow_run in triggered_runs(stack, deployment.id)}  # other tests' runs
     mnist = read_directory(mnist_dir)
     environment = {**stack.env, "MNIST_DATA_DIR": str(mnist_dir)}
 
@@ -61,13 +62,12 @@ def added_data_starts_a_retrain(stack, deployment, mnist_dir, tmp_path):
     assert added.returncode == 0 and "sent the event mnist.data.arrived" in added.stdout, added.stderr
 
     deadline = time.monotonic() + 60
-    while not (runs := triggered_runs(stack, deployment.id)):
+    while not (runs := [run for run in triggered_runs(stack, deployment.id) if run.id not in runs_before]):
         assert time.monotonic() < deadline, "the trigger started no retrain:\n" + stack.log_tail("server")
         time.sleep(2)
     [run] = runs  # the refused batch sent no event, so this run is the good batch's
     flow_run = stack.wait_for_final_state(run.id, timeout=400)
     assert flow_run.state.is_completed(), f"{flow_run.state}\n" + stack.log_tail("worker")
     registry = Registry(stack.directory / "artifacts" / "models")
-    [version] = registry.versions()
-    data = registry.metadata(version)["data"]
+    data = registry.metadata(registry.versions()[-1])["data"]
     assert data["new_examples"] + data["held_out_examples"] == 12 and data["store_digest"]
