@@ -31,7 +31,8 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     )
     page.goto(stack.url)  # the server's default UI (V2 since Prefect 3.9)
     page.get_by_role("link", name="Deployments", exact=True).click()
-    page.get_by_role("link", name="cross-validate", exact=True).first.click()
+    # the deployment's link, not its flow's of the same name
+    page.locator(f"a[href*='/deployments/deployment/{deployment.id}']").first.click()
     expect(page).to_have_url(re.compile(rf"/deployments/deployment/{deployment.id}"))
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Custom run").click()
