@@ -149,7 +149,12 @@ def show_evaluate(summary, _) -> int:
 
 
 def show_retrain(promotion, _) -> int:
-    print(f"{promotion.version} {'is the new champion' if promotion.promoted else 'was rejected'}: {promotion.reason}")
+    if promotion.version is None:
+        print(promotion.reason)  # nothing new: nothing trained
+    else:
+        print(
+            f"{promotion.version} {'is the new champion' if promotion.promoted else 'was rejected'}: {promotion.reason}"
+        )
     print(f"Results: {promotion.output_dir}")
     return 0
 

@@ -7,14 +7,17 @@ from pydantic import BaseModel
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import ENSEMBLE, TrainingConfig
+from mnist_pipeline.data_checks import DataRejected
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.parallel import fold_workers
 from mnist_pipeline.tasks.data import ScaledImages, download_mnist, fit_scaling, normalize_images, prepare_split
 from mnist_pipeline.tasks.final_model import TrainedModel, assemble_ensemble, train_final_model
 from mnist_pipeline.tasks.members import completed_members, train_member
-from mnist_pipeline.tasks.publishing import publish_final_model, publish_registry
+from mnist_pipeline.tasks.new_data import add_examples, read_store_examples, validate_data
+from mnist_pipeline.tasks.publishing import publish_data_validation, publish_final_model, publish_registry
 from mnist_pipeline.tasks.registry import register_version
 from mnist_pipeline.tasks.runners import fold_task_runner
+from mnist_pipeline.tasks.training_slot import training_slot
 
 
 class FinalizeSummary(BaseModel):
@@ -36,6 +39,7 @@ def finalize(
     seed: int = 1,
     data_dir: p.Folder = "",
     h5: bool = False,
+    new_data: bool = False,
     members: p.Members = 5,
     member_model: p.SingleModel = "improved",
     output_dir: p.Folder = "",
@@ -43,6 +47,14 @@ def finalize(
     output = settings.run_dir("finalize", output_dir)
     raw = download_mnist(data_dir)
     train = prepare_split(raw, "train", limit, seed)
+    lineage = None
+    if new_data:
+        examples = read_store_examples()
+        validation = validate_data(examples, raw)
+        publish_data_validation(validation, str(output))
+        if validation.reason:
+            raise DataRejected(validation.reason)
+        train, lineage = add_examples(train, examples.train), examples.lineage()
     scaled = normalize_images(train.images, fit_scaling(train.images, scaling))
     ensemble = model == ENSEMBLE
     config = TrainingConfig(  # an ensemble's: each member's
@@ -59,7 +71,7 @@ def finalize(
     parameters = {**flow_run.parameters, **config.model_dump(exclude={"model"})}  # epochs and rate as trained
     if not ensemble:
         parameters = {name: value for name, value in parameters.items() if name not in ("members", "member_model")}
-    version = register_version(trained, raw, scaled.stats, parameters)
+    version = register_version(trained, raw, scaled.stats, parameters, lineage)
     publish_final_model(trained, version, train.images.shape[0], str(output))
     publish_registry()
     return FinalizeSummary(
@@ -70,9 +82,10 @@ def finalize(
 def train_ensemble(
     images: ScaledImages, labels: ArrayHandle, config: TrainingConfig, members: int, output_dir: str, h5: bool
 ) -> TrainedModel:
-    """`members` models of `config`, trained in parallel single-thread processes, averaged into one saved model."""
-    with fold_task_runner("process", fold_workers(members, settings.available_cores())) as task_runner:
-        futures = task_runner.map(
+    """`members` models of `config`, trained in parallel single-thread processes (holding the `mnist-training`
+    slot, as a single model's training does), averaged into one saved model."""
+    with training_slot(), fold_task_runner("process", fold_workers(members, settings.available_cores())) as runner:
+        futures = runner.map(
             train_member,
             {
                 "member": range(1, members + 1),

@@ -53,6 +53,8 @@ Folder = Annotated[str, AfterValidator(unset_when_empty)] | SkipJsonSchema[None]
 Retries = Annotated[int, Field(ge=0, le=10)]
 ModelVersion = Annotated[str, Field(pattern=r"^(champion|latest|v\d{4,})$")]
 Tolerance = Annotated[float, Field(ge=0, le=1)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+Hours = Annotated[float, Field(gt=0)]
 Images = Annotated[list[str], Field(min_length=1)]
 Models = Annotated[list[SingleModel], Field(min_length=1)]
 Scalings = Annotated[list[Scaling], Field(min_length=1)]
@@ -89,6 +91,15 @@ DESCRIPTIONS = {
     "data_dir": "Folder with the four MNIST IDX files (.gz or raw) or mnist.npz. Empty: $MNIST_DATA_DIR, else download.",
     "output_dir": "Where results are written. Empty: `artifacts/runs/<flow>-<timestamp>/`.",
     "h5": "Also save the model as final_model.h5, the study's format.",
+    "new_data": "Also train on the labeled-data store's examples (validated first), except the held-out fifth "
+    "that tests the model on users' digits.",
+    "min_accuracy": "Reject the new version if its MNIST test accuracy is below this (a fraction), whatever the "
+    "champion's.",
+    "approval": "auto: the gate decides; always: a person approves or rejects every version that passes the gate, "
+    "in the run's Resume form in the Prefect UI; borderline: only when MNIST's test set and the users' digits "
+    "disagree, or the margin is within the tolerance. Needs a Prefect server.",
+    "approval_timeout_hours": "Hours to wait for a person's decision; then the version is rejected with no decision.",
+    "force": "Train and judge a new version even when the data and training parameters equal the champion's.",
     "model_version": "Registered model to use: champion, latest or a version such as v0003.",
     "tolerance": "Promote the new version if its test accuracy is at least the champion's minus this (a fraction).",
     "images": "Image files (PNG, JPEG, BMP, GIF) or folders of them.",
@@ -109,7 +120,12 @@ def run_name(template: str) -> Callable[[], str]:
 
 
 # Form titles that the name alone would not make clear ("Data dir", "H5").
-TITLES = {"data_dir": "MNIST folder", "output_dir": "Output folder", "h5": "Also save final_model.h5"}
+TITLES = {
+    "data_dir": "MNIST folder",
+    "output_dir": "Output folder",
+    "h5": "Also save final_model.h5",
+    "new_data": "Also train on the new data",
+}
 
 
 def title(name: str) -> str:

@@ -1,19 +1,43 @@
-"""Retrain, evaluate, and promote the new model only if it is at least as good as the champion."""
+"""Retrain on MNIST plus the new labeled examples, evaluate, and promote the new model if it passes the gate."""
 
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, get_run_logger
+from prefect.runtime import flow_run
 
 from mnist_pipeline import settings
+from mnist_pipeline.config import ENSEMBLE, TrainingConfig
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
-from mnist_pipeline.tasks.publishing import publish_promotion, publish_registry
-from mnist_pipeline.tasks.registry import Promotion, champion_without_metrics_for, judge_version
+from mnist_pipeline.tasks.approval import Approval, check_approval_possible, needs_person, wait_for_decision
+from mnist_pipeline.tasks.data import LabeledImages, download_mnist, model_ready, normalize_images
+from mnist_pipeline.tasks.evaluation import evaluate_model
+from mnist_pipeline.tasks.new_data import read_store_examples
+from mnist_pipeline.tasks.publishing import publish_approval_request, publish_promotion, publish_registry
+from mnist_pipeline.tasks.registry import (
+    Promotion,
+    champion_trained_alike,
+    champion_without_metrics_for,
+    gate_verdict,
+    judge_version,
+    read_champion,
+    request_approval,
+    resolve_version,
+)
+
+
+def users_accuracy(version: str, users: LabeledImages) -> float:
+    """A registered model's accuracy on the held-out new examples (the users' digits)."""
+    model = resolve_version(version)
+    return evaluate_model(model.path, normalize_images(users.images, model.scaling), users.labels).accuracy
 
 
 @flow(name="retrain", flow_run_name=p.run_name("retrain-{model}-s{seed}"))
-@p.described("Finalize a new model version, evaluate it, and make it champion if it is at least as good.")
+@p.described(
+    "Train a new model version on MNIST and the new labeled examples, evaluate it, and make it champion if it "
+    "passes the gate."
+)
 def retrain(
     model: p.Model = "deeper",
     epochs: p.Epochs = 0,
@@ -27,28 +51,68 @@ def retrain(
     tolerance: p.Tolerance = 0.001,
     members: p.Members = 5,
     member_model: p.SingleModel = "improved",
+    min_accuracy: p.Fraction = 0.98,
+    force: bool = False,
+    approval: Approval = "auto",
+    approval_timeout_hours: p.Hours = 24,
     output_dir: p.Folder = "",
 ) -> Promotion:
-    output = Path(settings.run_dir("retrain", output_dir))
-    trained = finalize(
-        model=model,
+    check_approval_possible(approval)
+    output = Path(settings.run_dir("retrain", output_dir, run_id=flow_run.get_id()))
+    training = {
+        "model": model,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "scaling": scaling,
+        "limit": limit,
+        "seed": seed,
+        "data_dir": data_dir,
+        "h5": h5,
+        "new_data": True,
+    }
+    ensemble = model == ENSEMBLE
+    if ensemble:
+        training |= {"members": members, "member_model": member_model}
+    raw = download_mnist(data_dir)
+    examples = read_store_examples()
+    config = TrainingConfig(  # as finalize records it: an ensemble's epochs and rate are its members'
+        model=member_model if ensemble else model,
         epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
-        scaling=scaling,
-        limit=limit,
         seed=seed,
-        data_dir=data_dir,
-        h5=h5,
-        members=members,
-        member_model=member_model,
-        output_dir=str(output / "finalize"),
     )
+    data = {"train_images": raw.train_images.sha256, "store_digest": examples.digest}
+    unchanged = champion_trained_alike({**training, **config.model_dump(exclude={"model"})}, data)
+    if unchanged and not force:
+        reason = f"no new data since {unchanged}: its data and training parameters are these (force=true retrains)"
+        get_run_logger().info(reason)
+        return Promotion(
+            version=None, promoted=False, reason=reason, previous_champion=unchanged, output_dir=str(output)
+        )
+    trained = finalize(**training, output_dir=str(output / "finalize"))
     evaluation = evaluate(model_version=trained.version, data_dir=data_dir, output_dir=str(output / "evaluate"))
     stale_champion = champion_without_metrics_for(evaluation.test_data)
     if stale_champion:
         evaluate(model_version=stale_champion, data_dir=data_dir, output_dir=str(output / f"evaluate-{stale_champion}"))
-    promotion = judge_version(trained.version, tolerance, str(output))
+    users_digits = None
+    if examples.held_out.labels.shape[0]:
+        users = model_ready(examples.held_out)
+        champion = read_champion()
+        users_digits = {
+            "examples": examples.held_out.labels.shape[0],
+            "challenger": users_accuracy(trained.version, users),
+            "champion": users_accuracy(champion, users) if champion else None,
+        }
+    decision = None
+    verdict = gate_verdict(trained.version, tolerance, min_accuracy)
+    if verdict.passes and needs_person(approval, verdict.accuracy, verdict.champion_accuracy, users_digits, tolerance):
+        timeout = int(approval_timeout_hours * 3600)
+        request_approval(trained.version, flow_run.get_id(), timeout)
+        publish_approval_request(trained.version, verdict, users_digits)
+        decision = wait_for_decision(timeout).record()
+    promotion = judge_version(trained.version, tolerance, min_accuracy, str(output), users_digits, decision)
     publish_promotion(promotion)
     publish_registry()
     return promotion

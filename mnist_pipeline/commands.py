@@ -45,6 +45,12 @@ def add_subcommands(subcommands) -> None:
     serve.add_argument("--max-body-mb", type=float, default=10, help="largest request body in MB (default: 10)")
     serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often the registry is checked")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--data-event-every",
+        type=int,
+        default=100,
+        help="send the event mnist.data.arrived after this many new corrections (default: 100; needs PREFECT_API_URL)",
+    )
 
     promote = subcommands.add_parser("promote", help="make a version the champion by hand (or roll back)")
     promote.add_argument("version", metavar="VERSION", help="vNNNN or latest")
@@ -81,16 +87,20 @@ def serve(
     max_body_mb: float,
     poll_seconds: float,
     access_log: bool,
+    data_event_every: int,
 ) -> int:
     if not is_loopback(host) and not feedback_token and not open_feedback:
         raise ServeOptionError(
             f"--host {host} lets other machines reach the service, and POST /feedback writes training data: "
             f"pass --feedback-token TOKEN (or set {FEEDBACK_TOKEN_VARIABLE}), or --open-feedback to let anyone"
         )
+    if data_event_every < 1:
+        raise ServeOptionError(f"--data-event-every must be at least 1, got {data_event_every}")
     if max_body_mb <= 0:
         raise ServeOptionError(f"--max-body-mb must be positive, got {max_body_mb}")
     import uvicorn
 
+    from mnist_pipeline.data_checks import mnist_test_digests
     from mnist_pipeline.datastore import DataStore
     from mnist_pipeline.registry import default_registry
     from mnist_pipeline.serving.app import create_app
@@ -101,7 +111,8 @@ def serve(
     if model_version not in ("champion", "latest"):
         registry.resolve(model_version)  # a bad name fails here, in one line
     slot = ModelSlot(registry, model_version, poll_seconds)
-    app = create_app(slot, DataStore(settings.data_store_dir()), int(max_body_mb * 1_000_000), feedback_token or None)
+    store = DataStore(settings.data_store_dir(), forbidden=mnist_test_digests())
+    app = create_app(slot, store, int(max_body_mb * 1_000_000), feedback_token or None, data_event_every)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
     return 0
 
@@ -132,10 +143,12 @@ def data(as_json: bool) -> int:
 
 
 def add_data(folder: Path) -> int:
+    from mnist_pipeline.data_checks import mnist_test_digests
     from mnist_pipeline.data_import import import_folder
     from mnist_pipeline.datastore import DataStore
 
-    report = import_folder(DataStore(settings.data_store_dir()), folder)
+    store = DataStore(settings.data_store_dir(), forbidden=mnist_test_digests())
+    report = import_folder(store, folder)
     for error in report["errors"]:
         print(f"mnist-pipeline add-data: error: {error}", file=sys.stderr)
     outcomes = report["outcomes"]
@@ -143,4 +156,9 @@ def add_data(folder: Path) -> int:
         f"{folder}: {outcomes['added']} added, {outcomes['duplicate']} already stored, "
         f"{outcomes['conflict']} conflicting with a stored label, {len(report['errors'])} failed"
     )
+    if outcomes["added"]:
+        from mnist_pipeline.tasks.events import emit_data_arrived
+
+        if emit_data_arrived(store.summary(), outcomes["added"], f"import:{folder.resolve().name}"):
+            print("sent the event mnist.data.arrived (a retrain deployment with its trigger starts a run)")
     return 1 if report["errors"] else 0

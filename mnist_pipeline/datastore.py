@@ -25,6 +25,7 @@ import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
+from mnist_pipeline.data_checks import refuse_test_copy
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.images import SIDE
 
@@ -73,9 +74,12 @@ def create_exclusive(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> b
 
 
 class DataStore:
-    def __init__(self, location: str | os.PathLike):
+    """`forbidden`: image digests that are refused (ExampleRefused), e.g. `data_checks.test_image_digests`."""
+
+    def __init__(self, location: str | os.PathLike, forbidden: frozenset[str] = frozenset()):
         self.fs, self.root = fsspec.core.url_to_fs(str(location))
         self.root = self.root.rstrip("/")
+        self.forbidden = forbidden
 
     def path(self, sha256: str, label: int) -> str:
         return f"{self.root}/examples/{sha256}/{label}.json"
@@ -84,6 +88,7 @@ class DataStore:
         """Store one example: `{"sha256", "outcome"}`, outcome added, duplicate or conflict."""
         label = check_label(label)
         sha256 = image_sha256(image)
+        refuse_test_copy(sha256, self.forbidden)
         record = {
             "sha256": sha256,
             "label": label,

@@ -217,3 +217,10 @@ def may_pass(error: Exception) -> bool:
 def file_sha256(path: Path) -> str:
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def load(directory: Path | None, download_dir: Path) -> tuple[str, Mnist]:
+    """(source, data): the MNIST files in `directory`, else Keras's mnist.npz kept in `download_dir`."""
+    if directory:
+        return str(directory), read_directory(directory)
+    return KERAS_URL, read_npz(download(KERAS_URL, download_dir / "mnist.npz", KERAS_SHA256))

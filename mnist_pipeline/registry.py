@@ -114,24 +114,45 @@ class Registry:
         self._update_metadata(version, {"status": "promoted", "promotions": [*promotions, record]})
         files.write_json(self.root / "champion.json", {"version": version})
 
-    def judge(self, version: str, tolerance: float) -> tuple[bool, str, str | None]:
-        """Promote `version` if its test accuracy >= the champion's - `tolerance`, else mark it rejected.
+    def verdict(self, version: str, tolerance: float, min_accuracy: float = 0.0) -> tuple[bool, str, str | None]:
+        """(passes, reason, champion): whether `version`'s test accuracy is >= `min_accuracy` and >= the
+        champion's - `tolerance`. Reads only."""
+        champion = self.champion()
+        accuracy = self.metadata(version)["test_metrics"]["accuracy"]
+        if accuracy < min_accuracy:
+            return (
+                False,
+                f"test accuracy {100 * accuracy:.3f}% < the floor min_accuracy {100 * min_accuracy:.3f}%",
+                champion,
+            )
+        if champion is None:
+            return True, "first version: no champion yet", None
+        champion_accuracy = self.metadata(champion)["test_metrics"]["accuracy"]
+        passes = accuracy >= champion_accuracy - tolerance
+        reason = (
+            f"test accuracy {100 * accuracy:.3f}% {'>=' if passes else '<'} champion {champion}'s "
+            f"{100 * champion_accuracy:.3f}% - tolerance {100 * tolerance:.3f} points"
+        )
+        return passes, reason, champion
+
+    def judge(
+        self, version: str, tolerance: float, min_accuracy: float = 0.0, approval: dict[str, Any] | None = None
+    ) -> tuple[bool, str, str | None]:
+        """Promote `version` if it passes `verdict` (and `approval`, a person's decision, says approve), else
+        mark it rejected; the approval goes into its metadata.
 
         One lock covers the comparison and the switch, so concurrent retrains cannot both replace
         the same champion. Returns (promoted, reason, the champion before).
         """
         with self.locked():
-            champion = self.champion()
-            accuracy = self.metadata(version)["test_metrics"]["accuracy"]
-            if champion is None:
-                promoted, reason = True, "first version: no champion yet"
-            else:
-                champion_accuracy = self.metadata(champion)["test_metrics"]["accuracy"]
-                promoted = accuracy >= champion_accuracy - tolerance
-                reason = (
-                    f"test accuracy {100 * accuracy:.3f}% {'>=' if promoted else '<'} champion {champion}'s "
-                    f"{100 * champion_accuracy:.3f}% - tolerance {100 * tolerance:.3f} points"
-                )
+            promoted, reason, champion = self.verdict(version, tolerance, min_accuracy)
+            if approval is not None:
+                self._update_metadata(version, {"approval": approval})
+                if promoted and approval["decision"] != "approve":
+                    promoted = False
+                    reason = (
+                        f"{approval['decision']} by {approval['by']}: {approval['reason']} (the gate passed: {reason})"
+                    )
             if promoted:
                 self._promote(version, reason)
             else:
@@ -164,7 +185,24 @@ class Registry:
             return "champion"
         return "archived" if metadata.get("status") == "promoted" else metadata.get("status", "challenger")
 
+    def expire_approval_requests(self) -> list[str]:
+        """Versions whose approval request timed out, now recorded as rejected with "no decision"."""
+        expired = []
+        with self.locked():
+            for version in self.versions():
+                metadata = self.metadata(version)
+                request = metadata.get("approval_request") or {}
+                if metadata.get("status") == "awaiting approval" and request["until"] < datetime.now(UTC).isoformat():
+                    reason = f"no decision: nobody approved or rejected it before {request['until'][:19]} UTC"
+                    approval = {"decision": "none", "by": "timeout", "reason": reason, "at": request["until"]}
+                    self._update_metadata(
+                        version, {"status": "rejected", "rejection_reason": reason, "approval": approval}
+                    )
+                    expired.append(version)
+        return expired
+
     def listing(self) -> list[dict[str, Any]]:
+        self.expire_approval_requests()
         rows = []
         for version in self.versions():
             metadata = self.metadata(version)

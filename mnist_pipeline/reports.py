@@ -107,3 +107,18 @@ def png_bytes(figure: Figure) -> bytes:
 
 def markdown_image(png: bytes, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+
+
+def percent(accuracy: float | None) -> str:
+    return "-" if accuracy is None else f"{100 * accuracy:.3f}%"
+
+
+def users_digits_lines(users_digits: dict | None) -> list[str]:
+    """The promotion report's comparison on the held-out new examples, when there are any."""
+    if not users_digits:
+        return ["Users' digits: no held-out new examples yet."]
+    return [
+        f"Users' digits ({users_digits['examples']} held-out new examples):",
+        "| model | accuracy |\n|---|---|\n"
+        f"| challenger | {percent(users_digits['challenger'])} |\n| champion | {percent(users_digits['champion'])} |",
+    ]

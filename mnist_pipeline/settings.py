@@ -77,11 +77,12 @@ def download_dir() -> Path:
     return Path(root) / "mnist-pipeline"
 
 
-def run_dir(flow_name: str, output: str | os.PathLike | None = None) -> Path:
-    """`output`, created if missing; else a new folder `artifacts/runs/<flow>-<timestamp>[-<n>]/`, created
-    here so that two runs started in the same second never share one."""
-    if output:
-        path = Path(output).expanduser().resolve()
+def run_dir(flow_name: str, output: str | os.PathLike | None = None, run_id: str | None = None) -> Path:
+    """`output`, created if missing; else `artifacts/runs/<flow>-<run_id>/` when the run's id is given (the
+    same folder when a suspended run starts again); else a new folder `artifacts/runs/<flow>-<timestamp>[-<n>]/`,
+    created here so that two runs started in the same second never share one."""
+    if output or run_id:
+        path = Path(output or artifacts_dir() / "runs" / f"{flow_name}-{run_id}").expanduser().resolve()
         with naming_the_setting("output_dir", path, "cannot create the folder", "pass a writable folder"):
             path.mkdir(parents=True, exist_ok=True)
         return path

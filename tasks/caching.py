@@ -86,3 +86,14 @@ CACHED_RESULTS = {
     "persist_result": True,
     "result_serializer": VerifiedHandlesSerializer(),
 }
+
+
+def per_run_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Like `array_cache_key`, within one flow run only (its root run): a run started again after a
+    suspension finds the results of its first start, and no other run does."""
+    from prefect.runtime import flow_run
+
+    return array_cache_key(context, {**parameters, "root_flow_run": flow_run.root_flow_run_id})
+
+
+PER_RUN_RESULTS = {**CACHED_RESULTS, "cache_key_fn": per_run_cache_key}

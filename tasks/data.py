@@ -68,12 +68,7 @@ def download_cache_key(context, parameters) -> str:
 )
 def download_mnist(data_dir: str | None = None) -> MnistArrays:
     """MNIST from `data_dir` or $MNIST_DATA_DIR (IDX files or mnist.npz), else from the Keras URL."""
-    directory = settings.data_dir(data_dir)
-    if directory:
-        source, data = str(directory), mnist.read_directory(directory)
-    else:
-        path = mnist.download(mnist.KERAS_URL, settings.download_dir() / "mnist.npz", mnist.KERAS_SHA256)
-        source, data = mnist.KERAS_URL, mnist.read_npz(path)
+    source, data = mnist.load(settings.data_dir(data_dir), settings.download_dir())
     dataset = mnist.identify(data, source)
     get_run_logger().info(
         "Read %s from %s: %d train, %d test images", dataset, source, len(data.train_images), len(data.test_images)
@@ -111,6 +106,10 @@ def prepare_split(
     digits = raw.split(split)
     if limit is not None:
         digits = take_stratified_subset(digits, limit, seed)
+    return model_ready(digits)
+
+
+def model_ready(digits: Digits) -> LabeledImages:
     return LabeledImages(images=reshape_images(digits.images), labels=one_hot_labels(digits.labels))
 
 

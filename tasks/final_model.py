@@ -4,15 +4,16 @@ folder."""
 from pathlib import Path
 
 from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.registry import MODEL_FILE
+from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import ScaledImages
 from mnist_pipeline.tasks.members import TrainedMember
 from mnist_pipeline.tasks.training import report_epochs
+from mnist_pipeline.tasks.training_slot import training_slot
 
 
 class TrainedModel(BaseModel):
@@ -24,20 +25,25 @@ class TrainedModel(BaseModel):
     seconds: float  # of training; an ensemble's: its members', summed
 
 
-@task(cache_policy=NO_CACHE)
+@task(**PER_RUN_RESULTS)
 def train_final_model(
     images: ScaledImages, labels: ArrayHandle, config: TrainingConfig, output_dir: str, h5: bool = False
 ) -> TrainedModel:
-    """A fresh model trained on every training image, as the study's final step, saved into `output_dir`."""
+    """A fresh model trained on every training image, as the study's final step, saved into `output_dir`;
+    the training waits for the `mnist-training` slot."""
     from mnist_pipeline.training import train_model  # TensorFlow loads where models train
 
-    model, history, seconds = train_model(
-        config, images.images.open(), labels.open(), report=report_epochs(config.model, key="training-progress-final")
-    )
+    with training_slot():
+        model, history, seconds = train_model(
+            config,
+            images.images.open(),
+            labels.open(),
+            report=report_epochs(config.model, key="training-progress-final"),
+        )
     return saved_final_model(model, history, seconds, Path(output_dir), h5)
 
 
-@task(cache_policy=NO_CACHE)
+@task(**PER_RUN_RESULTS)
 def assemble_ensemble(members: list[TrainedMember], output_dir: str, h5: bool = False) -> TrainedModel:
     """One model that averages the members' softmax, saved into `output_dir`; its history is the members' mean."""
     from mnist_pipeline.ensemble import average_models, mean_history

@@ -10,6 +10,7 @@ import numpy as np
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
 from pydantic import BaseModel
 
 from mnist_pipeline import files, reports
@@ -19,8 +20,9 @@ from mnist_pipeline.tasks.cross_validation import CrossValidationSummary
 from mnist_pipeline.tasks.data import LabeledImages
 from mnist_pipeline.tasks.evaluation import TestEvaluation
 from mnist_pipeline.tasks.final_model import TrainedModel
+from mnist_pipeline.tasks.new_data import DataValidation
 from mnist_pipeline.tasks.prediction import PredictionSummary
-from mnist_pipeline.tasks.registry import ModelVersion, Promotion
+from mnist_pipeline.tasks.registry import GateVerdict, ModelVersion, Promotion
 
 
 class Figure(BaseModel):
@@ -205,8 +207,49 @@ def publish_evaluation(version: str, evaluation: TestEvaluation, test: LabeledIm
 
 
 @task(cache_policy=NO_CACHE)
+def publish_data_validation(validation: DataValidation, output_dir: str) -> None:
+    """data_validation.json and an artifact with a line per check of the store's examples."""
+    rows = "\n".join(
+        f"| {finding.check} | {'passed' if finding.passed else 'FAILED' if finding.blocking else 'warning'} | "
+        f"{finding.detail} |"
+        for finding in validation.findings
+    )
+    save_and_summarize(
+        output_dir,
+        key="data-validation",
+        description=validation.reason or f"{validation.examples} new examples passed",
+        text=[
+            f"# New data: {validation.examples} examples",
+            validation.reason or "Every blocking check passed.",
+            "| check | result | detail |\n|---|---|---|\n" + rows,
+        ],
+        data={"data_validation.json": validation.model_dump()},
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def publish_approval_request(version: str, verdict: GateVerdict, users_digits: dict | None) -> None:
+    """The `approval-request` artifact: challenger and champion side by side, for the person who decides."""
+    create_markdown_artifact(
+        "\n\n".join(
+            [
+                f"# Approve {version}?",
+                f"The gate passed: {verdict.reason}.",
+                "| | challenger " + version + " | champion " + (verdict.champion or "none") + " |\n|---|---|---|\n"
+                f"| MNIST test accuracy | {reports.percent(verdict.accuracy)} | {reports.percent(verdict.champion_accuracy)} |",
+                *reports.users_digits_lines(users_digits),
+                "Resume the run (the Resume button on its page) with approve or reject and a reason.",
+            ]
+        ),
+        key="approval-request",
+        description=f"{version} waits for approval",
+    )
+
+
+@task(cache_policy=NO_CACHE)
 def publish_promotion(promotion: Promotion) -> None:
-    """promotion.json and an artifact saying whether the version became champion, and why."""
+    """promotion.json, an artifact saying whether the version became champion and why, and the event
+    `mnist.model.promoted` or `mnist.model.rejected` that automations can notify people of."""
     verdict = "champion" if promotion.promoted else "rejected challenger"
     save_and_summarize(
         promotion.output_dir,
@@ -216,8 +259,17 @@ def publish_promotion(promotion: Promotion) -> None:
             f"# {promotion.version}: {verdict}",
             f"{promotion.reason}.",
             f"Previous champion: {promotion.previous_champion or 'none'}.",
+            *reports.users_digits_lines(promotion.users_digits),
         ],
         data={"promotion.json": promotion.model_dump()},
+    )
+    emit_event(
+        event=f"mnist.model.{'promoted' if promotion.promoted else 'rejected'}",
+        resource={
+            "prefect.resource.id": f"mnist.model.{promotion.version}",
+            "prefect.resource.name": promotion.version,
+        },
+        payload=promotion.model_dump(exclude={"output_dir"}),
     )
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 import mnist_pipeline
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.registry import MODEL_FILE, default_registry
+from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import MnistArrays
 from mnist_pipeline.tasks.evaluation import TestEvaluation
 from mnist_pipeline.tasks.final_model import TrainedModel
@@ -26,11 +27,15 @@ class ModelVersion(BaseModel):
 
 
 class Promotion(BaseModel):
-    version: str
+    version: str | None  # None: nothing was trained (no new data)
     promoted: bool
     reason: str
     previous_champion: str | None
     output_dir: str
+    users_digits: dict[str, float | int | None] | None = None  # examples, challenger and champion accuracy
+
+
+UNCOMPARED_PARAMETERS = ("output_dir", "data_dir")  # where a run reads and writes, not what it trains
 
 
 def git_revision() -> str:
@@ -59,17 +64,23 @@ def resolve_version(model_version: str) -> ModelVersion:
     return _model_version(default_registry().resolve(model_version))
 
 
-@task(cache_policy=NO_CACHE)
+@task(**PER_RUN_RESULTS)  # a run started again after its suspension registers nothing twice
 def register_version(
-    trained: TrainedModel, raw: MnistArrays, scaling: ScalingStats, parameters: dict[str, Any]
+    trained: TrainedModel,
+    raw: MnistArrays,
+    scaling: ScalingStats,
+    parameters: dict[str, Any],
+    lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """The trained model's files, with what evaluate and predict need to know, as the registry's next version."""
+    """The trained model's files, with what evaluate and predict need to know, as the registry's next version;
+    `lineage`: the new examples it was trained on (`StoreExamples.lineage`)."""
     metadata = {
         "parameters": parameters,
         "data": {
             "dataset": raw.dataset,
             "train_images": raw.train_images.sha256,
             "train_labels": raw.train_labels.sha256,
+            **(lineage or {}),
         },
         "scaling": scaling._asdict(),
         "code_version": git_revision(),
@@ -113,10 +124,79 @@ def champion_without_metrics_for(test_data: str) -> str | None:
 
 
 @task(cache_policy=NO_CACHE)
-def judge_version(version: str, tolerance: float, output_dir: str) -> Promotion:
-    """`version` becomes champion if its test accuracy >= the champion's - tolerance; else it is rejected."""
-    promoted, reason, champion = default_registry().judge(version, tolerance)
+def read_champion() -> str | None:
+    return default_registry().champion()
+
+
+@task(cache_policy=NO_CACHE)
+def champion_trained_alike(parameters: dict[str, Any], data: dict[str, str]) -> str | None:
+    """The champion, if it was trained with these parameters on this data (folders aside); else None."""
+    registry = default_registry()
+    champion = registry.champion()
+    if champion is None:
+        return None
+    metadata = registry.metadata(champion)
+    same_parameters = all(
+        metadata["parameters"].get(name) == value
+        for name, value in parameters.items()
+        if name not in UNCOMPARED_PARAMETERS
+    )
+    same_data = all(metadata["data"].get(name) == value for name, value in data.items())
+    return champion if same_parameters and same_data else None
+
+
+class GateVerdict(BaseModel):
+    passes: bool
+    reason: str
+    champion: str | None
+    accuracy: float
+    champion_accuracy: float | None
+
+
+@task(cache_policy=NO_CACHE)
+def gate_verdict(version: str, tolerance: float, min_accuracy: float) -> GateVerdict:
+    """Whether `version` passes the gate (floor and champion), before anyone approves it."""
+    registry = default_registry()
+    passes, reason, champion = registry.verdict(version, tolerance, min_accuracy)
+    return GateVerdict(
+        passes=passes,
+        reason=reason,
+        champion=champion,
+        accuracy=registry.metadata(version)["test_metrics"]["accuracy"],
+        champion_accuracy=champion and registry.metadata(champion)["test_metrics"]["accuracy"],
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def request_approval(version: str, flow_run_id: str, timeout_seconds: int) -> None:
+    """Mark `version` as waiting for a person until the run's timeout; after it, the registry reads
+    the request as rejected with "no decision"."""
+    deadline = datetime.now(UTC).timestamp() + timeout_seconds
+    default_registry().update_metadata(
+        version,
+        status="awaiting approval",
+        approval_request={"flow_run_id": flow_run_id, "until": datetime.fromtimestamp(deadline, UTC).isoformat()},
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def judge_version(
+    version: str,
+    tolerance: float,
+    min_accuracy: float,
+    output_dir: str,
+    users_digits: dict[str, float | int | None] | None = None,
+    approval: dict[str, str] | None = None,
+) -> Promotion:
+    """`version` becomes champion if its test accuracy >= min_accuracy and >= the champion's - tolerance;
+    else it is rejected. `users_digits` (both models' accuracy on the held-out new examples) is reported."""
+    promoted, reason, champion = default_registry().judge(version, tolerance, min_accuracy, approval)
     get_run_logger().info("%s %s: %s", version, "promoted to champion" if promoted else "rejected", reason)
     return Promotion(
-        version=version, promoted=promoted, reason=reason, previous_champion=champion, output_dir=output_dir
+        version=version,
+        promoted=promoted,
+        reason=reason,
+        previous_champion=champion,
+        output_dir=output_dir,
+        users_digits=users_digits,
     )

@@ -1,6 +1,7 @@
 """The prediction service: `POST /predict`, `GET /healthz`, `GET /` (a page to draw a digit on) and
 `POST /feedback` (a labeled correction into the labeled-data store)."""
 
+import itertools
 import logging
 import secrets
 from contextlib import asynccontextmanager
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
+from mnist_pipeline.data_checks import ExampleRefused
 from mnist_pipeline.datastore import DataStore, LabelError, check_label
 from mnist_pipeline.images import ImageError, digit_from_bytes
 from mnist_pipeline.serving.batcher import Batcher
@@ -40,10 +42,16 @@ def one_line(text: object) -> str:
 
 
 def create_app(
-    slot: ModelSlot, store: DataStore, max_body: int = DEFAULT_MAX_BODY, feedback_token: str | None = None
+    slot: ModelSlot,
+    store: DataStore,
+    max_body: int = DEFAULT_MAX_BODY,
+    feedback_token: str | None = None,
+    data_event_every: int = 100,
 ) -> FastAPI:
-    """`feedback_token`: when set, `/feedback` needs it (header `Authorization: Bearer TOKEN`)."""
+    """`feedback_token`: when set, `/feedback` needs it (header `Authorization: Bearer TOKEN`).
+    Every `data_event_every` new corrections send `mnist.data.arrived` (when a Prefect API is configured)."""
     batcher = Batcher()
+    corrections = itertools.count(1)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
@@ -129,8 +137,15 @@ def create_app(
         except LabelError as error:
             raise ServiceError(422, str(error)) from None
         digit = await run_in_threadpool(prepare, *upload.images[0])
-        stored = await run_in_threadpool(store.add, digit, label, FEEDBACK_SOURCE)
+        try:
+            stored = await run_in_threadpool(store.add, digit, label, FEEDBACK_SOURCE)
+        except ExampleRefused as error:
+            raise ServiceError(422, str(error)) from None
         examples = await run_in_threadpool(store.count)
+        if stored["outcome"] == "added" and next(corrections) % data_event_every == 0:
+            from mnist_pipeline.tasks.events import emit_data_arrived
+
+            await run_in_threadpool(lambda: emit_data_arrived(store.summary(), data_event_every, FEEDBACK_SOURCE))
         logger.info(
             "feedback: %s labeled %d (%s); %d examples", stored["sha256"][:12], label, stored["outcome"], examples
         )

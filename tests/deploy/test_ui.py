@@ -26,7 +26,8 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     )
     page.goto(stack.url)  # the server's default UI (V2 since Prefect 3.9)
     page.get_by_role("link", name="Deployments", exact=True).click()
-    page.get_by_role("link", name="cross-validate", exact=True).first.click()
+    # the deployment's link, not its flow's of the same name
+    page.locator(f"a[href*='/deployments/deployment/{deployment.id}']").first.click()
     expect(page).to_have_url(re.compile(rf"/deployments/deployment/{deployment.id}"))
     page.get_by_role("button", name="Run", exact=True).click()
     page.get_by_role("menuitem", name="Custom run").click()
@@ -69,8 +70,7 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     assert {name: flow_run.parameters[name] for name in expected} == expected
 
     page.reload()
-    # this run's link: the package's other tests may have started runs of the same name
-    page.get_by_role("link", name=flow_run.name).and_(page.locator(f"a[href$='/runs/flow-run/{flow_run.id}']")).click()
+    page.locator(f"a[href*='/runs/flow-run/{flow_run.id}']").first.click()  # other tests' runs share its name
     expect(page).to_have_url(re.compile(rf"/runs/flow-run/{flow_run.id}"))
     expect(page.get_by_text("Completed", exact=True).first).to_be_visible()
     page.get_by_role("tablist").get_by_text("Artifacts", exact=True).click()

@@ -272,3 +272,14 @@ def test_the_command_line_switches_off_the_temporary_server_telemetry_unless_ask
         for env in (environment, {**environment, "PREFECT_SERVER_ANALYTICS_ENABLED": "true"})
     ]
     assert [run.stdout.splitlines()[-1] for run in runs] == ["False", "True"], [run.stderr[-2000:] for run in runs]
+
+
+def test_approval_without_a_prefect_server_is_refused_in_one_line_before_training(tmp_path, mnist_dir):
+    result = cli("retrain", "--approval", "always", "--limit", "100", "--data-dir", str(mnist_dir), tmp_path=tmp_path)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("mnist-pipeline retrain: error:")]
+    assert errors == [
+        "mnist-pipeline retrain: error: approval=always needs a Prefect server to wait on (set PREFECT_API_URL, "
+        "e.g. after `make server`); or pass approval=auto"
+    ]
+    assert not (tmp_path / "artifacts" / "models").exists()

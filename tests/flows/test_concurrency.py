@@ -1,9 +1,14 @@
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from prefect import get_client
+from prefect.concurrency.sync import concurrency
 
 from mnist_pipeline.arrays import array_sha256
 from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.flows.finalize import finalize
+from mnist_pipeline.tasks.training_slot import TRAINING_LIMIT, ensure_training_limit
 
 
 def test_two_concurrent_runs_share_the_cache_without_corrupting_it(prefect_server, artifacts_dir, mnist_dir, tmp_path):
@@ -16,3 +21,16 @@ def test_two_concurrent_runs_share_the_cache_without_corrupting_it(prefect_serve
     assert arrays and all(path.suffix == ".npy" for path in arrays), "no temporary files are left"
     for path in arrays:
         assert array_sha256(np.load(path)) == path.stem
+
+
+def test_a_training_waits_in_line_for_the_mnist_training_slot(prefect_server, artifacts_dir, mnist_dir, tmp_path):
+    ensure_training_limit()
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(TRAINING_LIMIT).limit == 1
+    parameters = {"model": "baseline", "epochs": 1, "limit": 100, "data_dir": str(mnist_dir)}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with concurrency(TRAINING_LIMIT, occupy=1, strict=True):  # another training holds the slot
+            run = pool.submit(finalize, **parameters, output_dir=str(tmp_path / "queued"))
+            time.sleep(20)
+            assert not run.done() and not (tmp_path / "queued" / "model.keras").exists()
+        assert run.result(timeout=300).version == "v0001"  # it trains once the slot is free

@@ -15,7 +15,7 @@ from tests.flows.conftest import flow_run_artifacts
 def test_promotion_accepts_the_first_and_an_equal_model_and_rejects_a_worse_one(
     prefect_server, artifacts_dir, mnist_dir, tmp_path
 ):
-    common = {"model": "baseline", "limit": 600, "data_dir": str(mnist_dir), "tolerance": 0.001}
+    common = {"model": "baseline", "limit": 600, "data_dir": str(mnist_dir), "tolerance": 0.001, "min_accuracy": 0}
     first = retrain(**common, epochs=2, output_dir=str(tmp_path / "first"))
     assert (first.version, first.promoted, first.previous_champion) == ("v0001", True, None)
 
@@ -25,7 +25,8 @@ def test_promotion_accepts_the_first_and_an_equal_model_and_rejects_a_worse_one(
     assert "< champion v0001's" in worse.reason
     assert "rejected" in flow_run_artifacts(state.state_details.flow_run_id)["model-promotion"]
 
-    same = retrain(**common, epochs=2, output_dir=str(tmp_path / "same"))  # seeded: the same accuracy as v0001
+    # seeded: the same accuracy as v0001; forced, as the data and parameters are v0001's
+    same = retrain(**common, epochs=2, force=True, output_dir=str(tmp_path / "same"))
     assert (same.version, same.promoted) == ("v0003", True) and ">= champion v0001's" in same.reason
 
     registry = Registry(artifacts_dir / "models")
@@ -46,11 +47,11 @@ def test_promotion_accepts_the_first_and_an_equal_model_and_rejects_a_worse_one(
 def test_a_champion_without_comparable_metrics_is_evaluated_before_the_comparison(
     prefect_server, artifacts_dir, mnist_dir, tmp_path
 ):
-    common = {"model": "baseline", "limit": 300, "epochs": 1, "data_dir": str(mnist_dir)}
+    common = {"model": "baseline", "limit": 300, "epochs": 1, "data_dir": str(mnist_dir), "min_accuracy": 0}
     retrain(**common, output_dir=str(tmp_path / "first"))
     registry = Registry(artifacts_dir / "models")
     registry.update_metadata("v0001", test_metrics=None)  # e.g. promoted by hand, never evaluated
-    second = retrain(**common, output_dir=str(tmp_path / "second"))
+    second = retrain(**common, force=True, output_dir=str(tmp_path / "second"))
     assert (tmp_path / "second" / "evaluate-v0001" / "metrics.json").is_file()
     assert registry.metadata("v0001")["test_metrics"]["accuracy"] > 0
     assert second.promoted  # the same seeded training: equal accuracy
@@ -60,7 +61,13 @@ def test_the_improved_preset_retrains_and_predicts_like_the_study_s_models(
     prefect_server, artifacts_dir, mnist_dir, tmp_path
 ):
     promotion = retrain(
-        model="improved", limit=300, epochs=1, h5=True, data_dir=str(mnist_dir), output_dir=str(tmp_path / "retrain")
+        model="improved",
+        limit=300,
+        epochs=1,
+        h5=True,
+        min_accuracy=0,
+        data_dir=str(mnist_dir),
+        output_dir=str(tmp_path / "retrain"),
     )
     assert (promotion.version, promotion.promoted) == ("v0001", True)
     metadata = Registry(artifacts_dir / "models").metadata("v0001")

@@ -67,6 +67,12 @@ def trained_registry(subset, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(autouse=True)
+def mnist_for_the_leakage_check(mnist_dir, monkeypatch):
+    """`add-data` and `serve` refuse copies of the MNIST test images, so they read them as flows do."""
+    monkeypatch.setenv("MNIST_DATA_DIR", str(mnist_dir))
+
+
 @pytest.fixture
 def artifacts(trained_registry, tmp_path, monkeypatch) -> Path:
     """An artifacts folder of this test with a copy of the trained registry."""

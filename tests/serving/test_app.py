@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from mnist_pipeline import preprocessing, settings
+from mnist_pipeline.data_checks import mnist_test_digests
 from mnist_pipeline.datastore import DataStore
 from mnist_pipeline.images import load_digit
 from mnist_pipeline.models import load_checked_model
@@ -99,6 +100,18 @@ def test_feedback_is_stored_once_counted_and_conflicts_are_reported(client, subs
     summary = DataStore(settings.data_store_dir()).summary()
     assert summary["conflicts"] == [{"sha256": first["sha256"], "labels": [1, 7]}]
     assert summary["by_source"] == {"feedback": 1} and summary["by_label"] == {"2": 1}
+
+
+def test_feedback_refuses_a_copy_of_an_mnist_test_image_and_stores_nothing(artifacts, subset):
+    slot = ModelSlot(Registry(artifacts / "models"), poll_seconds=3600)
+    store = DataStore(settings.data_store_dir(), forbidden=mnist_test_digests())
+    copy = io.BytesIO()
+    Image.fromarray(subset.test_images[5]).save(copy, format="PNG")
+    with TestClient(create_app(slot, store)) as client:
+        response = client.post("/feedback?label=3", content=copy.getvalue())
+        assert response.status_code == 422 and "a copy of an MNIST test image" in response.json()["error"]
+        assert client.post("/feedback?label=7", content=encoded(subset.test_images[0], "PNG")).status_code == 200
+    assert store.count() == 1
 
 
 def test_feedback_needs_the_token_when_one_is_set_and_the_rest_stays_open(artifacts, subset):

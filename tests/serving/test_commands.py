@@ -3,9 +3,13 @@
 import getpass
 import json
 
+from PIL import Image
+
+from mnist_pipeline.datastore import DataStore
 from mnist_pipeline.flows.cli import main
+from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.registry import MODEL_FILE, Registry
-from tests.serving.conftest import labeled_folder
+from tests.serving.conftest import SUBSET, labeled_folder
 
 
 def publish(registry: Registry) -> str:
@@ -74,3 +78,15 @@ def test_serve_refuses_bad_options_before_starting(capsys, artifacts_dir):
     assert "--max-body-mb must be positive" in capsys.readouterr().err
     assert main(["serve", "--model-version", "v0007"]) == 1
     assert "v0007 does not exist" in capsys.readouterr().err
+
+
+def test_add_data_refuses_a_copy_of_an_mnist_test_image_and_keeps_the_other_rows(capsys, artifacts_dir, tmp_path):
+    folder = labeled_folder(tmp_path / "scans", ["0.png,7", "copy.png,2"])
+    Image.fromarray(read_directory(SUBSET).test_images[1]).save(folder / "copy.png")
+    assert main(["add-data", str(folder)]) == 1
+    output = capsys.readouterr()
+    assert output.err.splitlines() == [
+        "mnist-pipeline add-data: error: labels.csv line 3 (copy.png): a copy of an MNIST test image: "
+        "storing it would leak the test set into training"
+    ]
+    assert "1 added" in output.out and DataStore(artifacts_dir / "data").count() == 1
