@@ -96,7 +96,7 @@ def test_the_improved_preset_retrains_and_predicts_like_the_study_s_models(
     assert [result["digit"] for result in summary.predictions] == list(from_keras.argmax(axis=1))
 
 
-@pytest.mark.parametrize("bad", [{"tolerance": -0.1}, {"tolerance": 2}, {"epochs": 0}])
+@pytest.mark.parametrize("bad", [{"tolerance": -0.1}, {"tolerance": 2}, {"epochs": -1}, {"min_accuracy": 1.5}])
 def test_bad_parameters_are_refused_before_training(prefect_server, artifacts_dir, bad):
     with pytest.raises(ParameterTypeError):
         retrain(**bad)

@@ -42,6 +42,7 @@ def test_a_retrain_learns_from_the_store_and_records_its_lineage_then_finds_noth
     assert Registry(artifacts_dir / "models").versions() == ["v0001"]
 
     store.add(mnist.train_images[-61], int(mnist.train_labels[-61]), "test")  # one new example: train again
+    held_out += is_held_out(image_sha256(mnist.train_images[-61]))  # by its digest, it may join the users' digits
     state = retrain(**QUICK, data_dir=str(mnist_dir), output_dir=str(tmp_path / "third"), return_state=True)
     third = state.result()
     assert third.version == "v0002" and third.users_digits["champion"] is not None
