@@ -14,6 +14,8 @@ from mnist_pipeline.flows.cross_validate import cross_validate
 from mnist_pipeline.flows.finalize import finalize
 from mnist_pipeline.mnist import DataError, encode_idx, read_directory
 
+# The folds train in threads: these tests are about data and files, not about fold processes.
+QUICK = {"folds": 2, "epochs": 1, "limit": 200, "runner": "thread"}
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
@@ -62,7 +64,7 @@ def earlier_run(prefect_server, mnist_dir, tmp_path_factory):
     good = subset_copy(mnist_dir, root / "good")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MNIST_ARTIFACTS_DIR", str(root / "artifacts"))
-        cross_validate(folds=2, epochs=1, limit=200, data_dir=str(good), output_dir=str(root / "artifacts" / "run"))
+        cross_validate(**QUICK, data_dir=str(good), output_dir=str(root / "artifacts" / "run"))
         saved = {path: path.read_bytes() for path in (root / "artifacts").rglob("*") if path.is_file()}
         yield good, saved
 
@@ -72,14 +74,14 @@ def test_a_bad_data_directory_is_named_and_earlier_results_survive(damage, earli
     good, saved = earlier_run
     data_dir, message = damage(shutil.copytree(good, tmp_path / "bad"))
     with pytest.raises(DataError, match=message):
-        cross_validate(folds=2, epochs=1, limit=200, data_dir=str(data_dir), output_dir=str(tmp_path / "after"))
+        cross_validate(**QUICK, data_dir=str(data_dir), output_dir=str(tmp_path / "after"))
     assert all(path.read_bytes() == content for path, content in saved.items())
 
 
 def test_a_full_disk_fails_the_write_and_keeps_the_cache(
     prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch
 ):
-    cross_validate(folds=2, epochs=1, limit=200, data_dir=str(mnist_dir), output_dir=str(tmp_path / "before"))
+    cross_validate(**QUICK, data_dir=str(mnist_dir), output_dir=str(tmp_path / "before"))
     cached = sorted((artifacts_dir / "cache").glob("*.npy"))
     real_save = np.save
 
@@ -94,9 +96,7 @@ def test_a_full_disk_fails_the_write_and_keeps_the_cache(
             f"MNIST_ARTIFACTS_DIR {artifacts_dir / 'cache'}: cannot write the array cache (No space left on device)"
         ),
     ):
-        cross_validate(
-            folds=2, epochs=1, limit=200, scaling="center", data_dir=str(mnist_dir), output_dir=str(tmp_path / "full")
-        )
+        cross_validate(**QUICK, scaling="center", data_dir=str(mnist_dir), output_dir=str(tmp_path / "full"))
     assert sorted((artifacts_dir / "cache").glob("*.npy")) == cached, "no half-written array is left behind"
     assert not list((artifacts_dir / "cache").glob(".*.tmp"))
     for path in cached:

@@ -76,6 +76,8 @@ def test_cv_from_the_command_line_prints_the_study_lines_and_where_results_are(t
         "1",
         "--limit",
         "600",
+        "--runner",
+        "thread",
         "--data-dir",
         str(mnist_dir),
         "--output",

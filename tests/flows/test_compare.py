@@ -16,6 +16,7 @@ def test_compare_cross_validates_each_variant_on_shared_cached_data(prefect_serv
         folds=2,
         epochs=1,
         limit=300,
+        runner="thread",
         data_dir=str(mnist_dir),
         output_dir=str(output),
         return_state=True,
@@ -45,7 +46,14 @@ def test_compare_cross_validates_each_variant_on_shared_cached_data(prefect_serv
 
 def test_without_learning_rates_each_model_trains_with_its_own(prefect_server, artifacts_dir, mnist_dir, tmp_path):
     output = tmp_path / "comparison"
-    parameters = {"models": ["baseline", "improved"], "folds": 2, "epochs": 1, "limit": 200, "data_dir": str(mnist_dir)}
+    parameters = {
+        "models": ["baseline", "improved"],
+        "folds": 2,
+        "epochs": 1,
+        "limit": 200,
+        "runner": "thread",
+        "data_dir": str(mnist_dir),
+    }
     summary = compare(**parameters, output_dir=str(output))
     assert [row["variant"] for row in summary.rows] == ["baseline-unit-lr0.01", "improved-unit-lr0.05"]
     for variant, learning_rate in [("baseline-unit-lr0.01", 0.01), ("improved-unit-lr0.05", 0.05)]:
