@@ -52,8 +52,8 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     assert created == [] and len(stack.flow_runs(deployment.id)) == len(runs_before)
 
     folds.fill("2")
-    page.get_by_label("Epochs (Optional)").fill("2")
-    page.get_by_label("Limit (Optional)").fill("600")
+    page.get_by_label("Epochs (Optional)").fill("1")
+    page.get_by_label("Limit (Optional)").fill("300")
     choose(page, "model", "baseline")
     choose(page, "scaling", "center")
     page.screenshot(path=screenshots / "custom-run-form.png", full_page=True)
@@ -66,7 +66,7 @@ def test_custom_run_from_the_ui_dialog(stack, browser, screenshots):
     flow_run = stack.wait_for_final_state(flow_run.id)
     assert flow_run.name == "cv-baseline-2folds"  # the form's random name, replaced as the run starts
     assert flow_run.state.is_completed(), f"{flow_run.state}\n" + stack.log_tail("worker")
-    expected = {"model": "baseline", "folds": 2, "epochs": 2, "limit": 600, "scaling": "center"}
+    expected = {"model": "baseline", "folds": 2, "epochs": 1, "limit": 300, "scaling": "center"}
     assert {name: flow_run.parameters[name] for name in expected} == expected
 
     page.reload()
