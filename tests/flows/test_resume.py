@@ -128,5 +128,11 @@ def test_a_diverging_model_stops_with_a_clear_reason(prefect_server, artifacts_d
         match=r"fold 1 failed: the loss became (nan|inf) in epoch 1, batch \d+; lower the learning rate.*fold 2 failed",
     ):
         cross_validate(
-            folds=2, epochs=1, limit=300, learning_rate=1e9, data_dir=str(mnist_dir), output_dir=str(tmp_path / "o")
+            folds=2,
+            epochs=1,
+            limit=300,
+            learning_rate=1e9,
+            runner="thread",  # fold processes report it too: tests/flows/test_cli.py's diverging run
+            data_dir=str(mnist_dir),
+            output_dir=str(tmp_path / "o"),
         )
