@@ -7,16 +7,13 @@ pauses in place instead. The server fails a run nobody resumes within the timeou
 then, so the registry records "no decision" when it next reads the request.
 """
 
-from typing import Literal
-
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import deployment
 from prefect.settings import PREFECT_API_URL
 
+from mnist_pipeline.approval import Approval
 from mnist_pipeline.errors import PipelineError
-
-Approval = Literal["auto", "always", "borderline"]
 
 
 class ApprovalDecision(RunInput):
@@ -37,19 +34,6 @@ def check_approval_possible(approval: Approval) -> None:
             f"approval={approval} needs a Prefect server to wait on (set PREFECT_API_URL, e.g. after `make server`); "
             "or pass approval=auto"
         )
-
-
-def needs_person(
-    approval: Approval, accuracy: float, champion_accuracy: float | None, users: dict | None, tolerance: float
-) -> bool:
-    """always: yes; borderline: when MNIST's test set and the users' digits disagree on which model is
-    better, or the MNIST margin is within the tolerance; auto: never."""
-    if approval != "borderline" or champion_accuracy is None:
-        return approval == "always"
-    within = abs(accuracy - champion_accuracy) <= tolerance
-    if not users or users.get("champion") is None:
-        return within
-    return within or (accuracy > champion_accuracy) != (users["challenger"] > users["champion"])
 
 
 def wait_for_decision(timeout_seconds: int) -> ApprovalDecision:
