@@ -188,11 +188,12 @@ class Registry:
     def expire_approval_requests(self) -> list[str]:
         """Versions whose approval request timed out, now recorded as rejected with "no decision"."""
         expired = []
+        now = datetime.now(UTC)
         with self.locked():
             for version in self.versions():
                 metadata = self.metadata(version)
                 request = metadata.get("approval_request") or {}
-                if metadata.get("status") == "awaiting approval" and request["until"] < datetime.now(UTC).isoformat():
+                if metadata.get("status") == "awaiting approval" and datetime.fromisoformat(request["until"]) < now:
                     reason = f"no decision: nobody approved or rejected it before {request['until'][:19]} UTC"
                     approval = {"decision": "none", "by": "timeout", "reason": reason, "at": request["until"]}
                     self._update_metadata(
