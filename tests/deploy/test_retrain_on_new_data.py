@@ -1,5 +1,5 @@
 """New labeled data starts `retrain` through the deployment's trigger, on a real server and worker; two retrains
-at once train one after the other on the `mnist-training` slot."""
+at once train one after the other on the `mnist-training` slot; a retrain without new data registers nothing."""
 
 import subprocess
 import time
@@ -12,14 +12,16 @@ from prefect.client.schemas.filters import FlowRunFilter, TaskRunFilter
 from prefect.concurrency.sync import concurrency
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
 
+from mnist_pipeline.datastore import DataStore
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.registry import Registry
+from mnist_pipeline.tasks.events import DATA_ARRIVED
 from mnist_pipeline.tasks.training_slot import TRAINING_LIMIT, ensure_training_limit
 from tests.serving.conftest import CLI, encoded
 
 pytestmark = pytest.mark.e2e
 
-SMALL = {"model": "baseline", "limit": 300, "epochs": 1, "min_accuracy": 0}
+SMALL = {"model": "baseline", "limit": 300, "epochs": 1, "min_accuracy": 0, "tolerance": 1}  # each one promotes
 
 
 def labeled_pngs(folder, images, labels, lossless_copies=False):
@@ -94,7 +96,7 @@ def slot_holdings(stack, task_runs, timeout: float = 60) -> list[tuple[datetime,
         time.sleep(2)
 
 
-def test_add_data_triggers_a_retrain_that_learns_from_it_and_a_refused_batch_triggers_nothing(
+def test_added_data_triggers_a_retrain_two_retrains_train_in_turn_and_without_new_data_one_registers_nothing(
     stack, mnist_dir, tmp_path
 ):
     deployment = stack.deployment("retrain")
@@ -129,6 +131,19 @@ def added_data_starts_a_retrain(stack, deployment, mnist_dir, tmp_path):
                 assert time.monotonic() < deadline, "the trigger started no retrain:\n" + stack.log_tail("server")
                 time.sleep(2)
             [run] = runs  # the refused batch sent no event, so this run is the good batch's
+            with stack.client() as client:
+                [event] = client.read_events(
+                    filter=EventFilter(event=EventNameFilter(name=[DATA_ARRIVED])), limit=10
+                ).events
+            assert (
+                event.resource.id
+                == f"mnist.data.{DataStore(stack.directory / 'artifacts' / 'data').summary()['digest']}"
+            )
+            assert (event.payload["added"], event.payload["examples"], event.payload["source"]) == (
+                12,
+                12,
+                "import:scans",
+            )
             with stack.client() as client:  # and another retrain at the same time
                 other = client.create_flow_run_from_deployment(deployment.id, parameters={**SMALL, "force": True})
             wait_until_both_wait_for_the_slot(stack, [run.id, other.id])
@@ -144,6 +159,13 @@ def added_data_starts_a_retrain(stack, deployment, mnist_dir, tmp_path):
     assert second.start_time < first_released, "the second training did not wait in line while the first trained"
 
     registry = Registry(stack.directory / "artifacts" / "models")
-    for version in registry.versions()[-2:]:
+    versions = registry.versions()
+    for version in versions[-2:]:
         data = registry.metadata(version)["data"]
         assert data["new_examples"] + data["held_out_examples"] == 12 and data["store_digest"]
+
+    with stack.client() as client:  # the same data and parameters as the champion: nothing to learn
+        again = client.create_flow_run_from_deployment(deployment.id, parameters=SMALL)
+    flow_run = stack.wait_for_final_state(again.id, timeout=300)
+    assert flow_run.state.is_completed(), f"{flow_run.state}\n" + stack.log_tail("worker")
+    assert registry.versions() == versions and registry.champion() in versions[-2:]
