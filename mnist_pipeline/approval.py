@@ -1,5 +1,6 @@
 """When a challenger that passed the gate needs a person's approval before it becomes champion."""
 
+from datetime import datetime
 from typing import Literal
 
 Approval = Literal["auto", "always", "borderline"]
@@ -26,3 +27,9 @@ def needs_person(
         return approval == "always"
     within = round(abs(accuracy - champion_accuracy), MARGIN_DIGITS) <= tolerance
     return within or mnist_and_users_disagree(accuracy, champion_accuracy, users)
+
+
+def no_decision(until: datetime) -> dict[str, str]:
+    """The approval recorded for a request that nobody approved or rejected before `until`."""
+    reason = f"no decision: nobody approved or rejected it before {until:%Y-%m-%dT%H:%M:%S} UTC"
+    return {"decision": "none", "by": "timeout", "reason": reason, "at": until.isoformat()}

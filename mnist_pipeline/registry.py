@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline import files, settings
+from mnist_pipeline.approval import no_decision
 from mnist_pipeline.errors import PipelineError
 
 VERSION_PATTERN = re.compile(r"v\d{4,}")
@@ -194,10 +195,9 @@ class Registry:
                 metadata = self.metadata(version)
                 request = metadata.get("approval_request") or {}
                 if metadata.get("status") == "awaiting approval" and datetime.fromisoformat(request["until"]) < now:
-                    reason = f"no decision: nobody approved or rejected it before {request['until'][:19]} UTC"
-                    approval = {"decision": "none", "by": "timeout", "reason": reason, "at": request["until"]}
+                    approval = no_decision(datetime.fromisoformat(request["until"]))
                     self._update_metadata(
-                        version, {"status": "rejected", "rejection_reason": reason, "approval": approval}
+                        version, {"status": "rejected", "rejection_reason": approval["reason"], "approval": approval}
                     )
                     expired.append(version)
         return expired
