@@ -41,7 +41,7 @@ def test_promote_and_roll_back_record_who_why_and_when(capsys, artifacts_dir):
 def test_models_shows_a_request_nobody_decided_in_time_as_rejected_with_no_decision(capsys, artifacts_dir):
     registry = Registry(artifacts_dir / "models")
     expired, waiting = publish(registry), publish(registry)
-    request_approval.fn(expired, "a-suspended-run", timeout_seconds=0)  # what retrain writes before it waits
+    request_approval.fn(expired, "a-suspended-run", timeout_seconds=-60)  # as retrain writes it; a minute ago
     request_approval.fn(waiting, "another-run", timeout_seconds=3600)
     assert main(["models"]) == 0
     table = capsys.readouterr().out.splitlines()
