@@ -117,5 +117,8 @@ def retrain(
     publish_promotion(promotion)
     publish_registry()
     if decision and decision["decision"] == "none":
-        raise NoDecision(f"{trained.version} rejected: {decision['reason']} (approval_timeout_hours)")
+        raise NoDecision(
+            f"{trained.version} rejected: {decision['reason']} (approval_timeout_hours={approval_timeout_hours:g}); "
+            f"to serve it anyway: mnist-pipeline promote {trained.version} --reason ..."
+        )
     return promotion
