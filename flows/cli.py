@@ -189,11 +189,11 @@ def list_models(as_json: bool) -> int:
     if as_json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'version':8} {'status':10} {'test acc.':>9}  {'created at':19} parameters")
+    print(f"{'version':8} {'status':17} {'test acc.':>9}  {'created at':19} parameters")
     for row in rows:
         accuracy = "" if row["test_accuracy"] is None else f"{100 * row['test_accuracy']:.3f}"
         parameters = " ".join(f"{k}={v}" for k, v in row["parameters"].items() if v is not None and k != "output_dir")
-        print(f"{row['version']:8} {row['status']:10} {accuracy:>9}  {(row['created_at'] or '')[:19]:19} {parameters}")
+        print(f"{row['version']:8} {row['status']:17} {accuracy:>9}  {(row['created_at'] or '')[:19]:19} {parameters}")
     return 0
 
 

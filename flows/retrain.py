@@ -6,11 +6,12 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from mnist_pipeline import settings
+from mnist_pipeline.approval import Approval, needs_person
 from mnist_pipeline.config import ENSEMBLE, TrainingConfig
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
-from mnist_pipeline.tasks.approval import Approval, check_approval_possible, needs_person, wait_for_decision
+from mnist_pipeline.tasks.approval import NoDecision, check_approval_possible, wait_for_decision
 from mnist_pipeline.tasks.data import LabeledImages, download_mnist, model_ready, normalize_images
 from mnist_pipeline.tasks.evaluation import evaluate_model
 from mnist_pipeline.tasks.new_data import read_store_examples
@@ -111,8 +112,13 @@ def retrain(
         timeout = int(approval_timeout_hours * 3600)
         request_approval(trained.version, flow_run.get_id(), timeout)
         publish_approval_request(trained.version, verdict, users_digits)
-        decision = wait_for_decision(timeout).record()
+        decision = wait_for_decision(timeout)
     promotion = judge_version(trained.version, tolerance, min_accuracy, str(output), users_digits, decision)
     publish_promotion(promotion)
     publish_registry()
+    if decision and decision["decision"] == "none":
+        raise NoDecision(
+            f"{trained.version} rejected: {decision['reason']} (approval_timeout_hours={approval_timeout_hours:g}); "
+            f"to serve it anyway: mnist-pipeline promote {trained.version} --reason ..."
+        )
     return promotion

@@ -12,9 +12,11 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image
 
-from mnist_pipeline import mnist, settings
-from mnist_pipeline.errors import PipelineError
+from mnist_pipeline import files, mnist, settings
+from mnist_pipeline.arrays import array_sha256
+from mnist_pipeline.errors import PipelineError, naming_the_setting
 from mnist_pipeline.images import SIDE, ImageError, ink_of, to_mnist
+from mnist_pipeline.source_digest import code_version
 
 HELD_OUT_EVERY = 5
 MIX_MINIMUM = 20  # fewer examples than this: the label mix says too little to block a run
@@ -55,6 +57,24 @@ def test_image_digests(test_images: np.ndarray) -> frozenset[str]:
         except ImageError:  # a blank image cannot be stored anyway
             pass
     return frozenset(digests)
+
+
+def known_test_image_digests(test_images: np.ndarray) -> frozenset[str]:
+    """`test_image_digests`, computed once per test set and version of this code (seconds for MNIST's
+    10,000 images) and then read from a file in `settings.test_digests_dir()`."""
+    key = hashlib.sha256(f"{array_sha256(test_images)} {code_version(__name__)}".encode()).hexdigest()
+    path = settings.test_digests_dir() / f"{key}.txt"
+    if path.is_file():
+        return frozenset(path.read_text().split())
+    digests = test_image_digests(test_images)
+    with naming_the_setting(
+        settings.ARTIFACTS_DIR_VARIABLE,
+        settings.artifacts_dir(),
+        "cannot save digests in it",
+        "set it to a writable folder",
+    ):
+        files.write_bytes(path, "\n".join(sorted(digests)).encode())
+    return digests
 
 
 def refuse_test_copy(sha256: str, forbidden: frozenset[str]) -> None:
@@ -108,4 +128,4 @@ def blocking_reason(findings: list[Finding]) -> str | None:
 
 def mnist_test_digests() -> frozenset[str]:
     """`test_image_digests` of the MNIST that flows read ($MNIST_DATA_DIR, else the downloaded copy)."""
-    return test_image_digests(mnist.load(settings.data_dir(), settings.download_dir())[1].test_images)
+    return known_test_image_digests(mnist.load(settings.data_dir(), settings.download_dir())[1].test_images)

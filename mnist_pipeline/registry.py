@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline import files, settings
+from mnist_pipeline.approval import no_decision
 from mnist_pipeline.errors import PipelineError
 
 VERSION_PATTERN = re.compile(r"v\d{4,}")
@@ -188,15 +189,15 @@ class Registry:
     def expire_approval_requests(self) -> list[str]:
         """Versions whose approval request timed out, now recorded as rejected with "no decision"."""
         expired = []
+        now = datetime.now(UTC)
         with self.locked():
             for version in self.versions():
                 metadata = self.metadata(version)
                 request = metadata.get("approval_request") or {}
-                if metadata.get("status") == "awaiting approval" and request["until"] < datetime.now(UTC).isoformat():
-                    reason = f"no decision: nobody approved or rejected it before {request['until'][:19]} UTC"
-                    approval = {"decision": "none", "by": "timeout", "reason": reason, "at": request["until"]}
+                if metadata.get("status") == "awaiting approval" and datetime.fromisoformat(request["until"]) < now:
+                    approval = no_decision(datetime.fromisoformat(request["until"]))
                     self._update_metadata(
-                        version, {"status": "rejected", "rejection_reason": reason, "approval": approval}
+                        version, {"status": "rejected", "rejection_reason": approval["reason"], "approval": approval}
                     )
                     expired.append(version)
         return expired

@@ -71,6 +71,11 @@ def data_store_dir() -> Path:
     return artifacts_dir() / "data"
 
 
+def test_digests_dir() -> Path:
+    """The digests of MNIST's test images that the leakage check refuses, one file per test set and code."""
+    return artifacts_dir() / "test-digests"
+
+
 def download_dir() -> Path:
     """Where the online copy of MNIST is kept: the user's cache, shared across projects."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

@@ -3,20 +3,21 @@
 A deployment run is suspended: its process exits, holding no cores or concurrency slot while it waits,
 and the run starts again from the top when resumed, finding training and registration cached (keyed by
 the run) and the decision stored as its input. A run without a deployment cannot be rescheduled, so it
-pauses in place instead. The server fails a run nobody resumes within the timeout; no flow code runs
-then, so the registry records "no decision" when it next reads the request.
+pauses in place instead, and records "no decision" itself when nobody resumes it within the timeout. The server
+fails a suspended run nobody resumes in time; no flow code runs then, so the registry records "no decision"
+when it next reads the request.
 """
 
-from typing import Literal
+from datetime import UTC, datetime
 
+from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import deployment
 from prefect.settings import PREFECT_API_URL
 
+from mnist_pipeline.approval import Approval, no_decision
 from mnist_pipeline.errors import PipelineError
-
-Approval = Literal["auto", "always", "borderline"]
 
 
 class ApprovalDecision(RunInput):
@@ -31,6 +32,10 @@ class ApprovalDecision(RunInput):
         return {"decision": "approve" if self.approve else "reject", "by": self.reviewer, "reason": self.reason}
 
 
+class NoDecision(PipelineError):
+    """Nobody approved or rejected the challenger in time: it is recorded as rejected, and the server fails the run."""
+
+
 def check_approval_possible(approval: Approval) -> None:
     if approval != "auto" and not PREFECT_API_URL.value():
         raise PipelineError(
@@ -39,21 +44,15 @@ def check_approval_possible(approval: Approval) -> None:
         )
 
 
-def needs_person(
-    approval: Approval, accuracy: float, champion_accuracy: float | None, users: dict | None, tolerance: float
-) -> bool:
-    """always: yes; borderline: when MNIST's test set and the users' digits disagree on which model is
-    better, or the MNIST margin is within the tolerance; auto: never."""
-    if approval != "borderline" or champion_accuracy is None:
-        return approval == "always"
-    within = abs(accuracy - champion_accuracy) <= tolerance
-    if not users or users.get("champion") is None:
-        return within
-    return within or (accuracy > champion_accuracy) != (users["challenger"] > users["champion"])
-
-
-def wait_for_decision(timeout_seconds: int) -> ApprovalDecision:
-    """Suspend (a deployment run) or pause (any other run) until a person resumes the run with a decision."""
-    if deployment.get_id():
-        return suspend_flow_run(wait_for_input=ApprovalDecision, timeout=timeout_seconds, key="approval")
-    return pause_flow_run(wait_for_input=ApprovalDecision, timeout=timeout_seconds, key="approval")
+def wait_for_decision(timeout_seconds: int) -> dict[str, str]:
+    """Suspend (a deployment run) or pause (any other run) until a person resumes the run with a decision;
+    the decision as the version's metadata keeps it. A paused run that nobody resumes in time goes on
+    with no decision; a suspended one has no process left by then (the registry records it when read)."""
+    try:
+        if deployment.get_id():
+            decision = suspend_flow_run(wait_for_input=ApprovalDecision, timeout=timeout_seconds, key="approval")
+        else:
+            decision = pause_flow_run(wait_for_input=ApprovalDecision, timeout=timeout_seconds, key="approval")
+    except FlowPauseTimeout:
+        return no_decision(datetime.now(UTC))
+    return decision.record()

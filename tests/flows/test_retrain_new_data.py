@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ from mnist_pipeline.datastore import DataStore, image_sha256
 from mnist_pipeline.flows.retrain import retrain
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.registry import Registry
-from tests.flows.conftest import flow_run_artifacts
+from mnist_pipeline.tasks.approval import NoDecision
 
 QUICK = {"model": "baseline", "limit": 300, "epochs": 1, "min_accuracy": 0}
 
@@ -18,7 +20,7 @@ def store_examples(artifacts_dir, images, labels) -> DataStore:
     return store
 
 
-def test_a_retrain_learns_from_the_store_and_records_its_lineage_then_finds_nothing_new(
+def test_a_retrain_learns_from_the_store_then_finds_nothing_new_and_an_unanswered_approval_rejects_the_next(
     prefect_server, artifacts_dir, mnist_dir, tmp_path
 ):
     mnist = read_directory(mnist_dir)
@@ -43,11 +45,21 @@ def test_a_retrain_learns_from_the_store_and_records_its_lineage_then_finds_noth
 
     store.add(mnist.train_images[-61], int(mnist.train_labels[-61]), "test")  # one new example: train again
     held_out += is_held_out(image_sha256(mnist.train_images[-61]))  # by its digest, it may join the users' digits
-    state = retrain(**QUICK, data_dir=str(mnist_dir), output_dir=str(tmp_path / "third"), return_state=True)
-    third = state.result()
-    assert third.version == "v0002" and third.users_digits["champion"] is not None
-    report = flow_run_artifacts(state.state_details.flow_run_id)["model-promotion"]
-    assert f"Users' digits ({held_out} held-out new examples)" in report and "| champion |" in report
+    with pytest.raises(NoDecision, match="v0002 rejected: no decision: nobody approved or rejected it before"):
+        retrain(  # not a deployment's run: it pauses in place for a person, who does not come in 3 seconds
+            **QUICK,
+            tolerance=1,  # it passes the gate, so a person is asked
+            approval="always",
+            approval_timeout_hours=0.001,
+            data_dir=str(mnist_dir),
+            output_dir=str(tmp_path / "third"),
+        )
+    registry = Registry(artifacts_dir / "models")
+    metadata = registry.metadata("v0002")
+    assert metadata["status"] == "rejected" and metadata["rejection_reason"].startswith("none by timeout: no decision")
+    assert (metadata["approval"]["by"], registry.champion()) == ("timeout", "v0001")
+    third = json.loads((tmp_path / "third" / "promotion.json").read_text())
+    assert third["users_digits"]["examples"] == held_out and third["users_digits"]["champion"] is not None
 
 
 @pytest.mark.parametrize("bad", ["test copies", "one digit"])

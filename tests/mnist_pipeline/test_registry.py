@@ -212,3 +212,26 @@ def test_judge_promotes_the_first_and_an_equal_version_and_rejects_a_worse_one(t
     promoted, reason, champion = registry.judge("v0003", tolerance=0.001)
     assert (promoted, champion, registry.champion()) == (True, "v0001", "v0003") and ">=" in reason
     assert [row["status"] for row in registry.listing()] == ["archived", "rejected", "champion"]
+
+
+def test_an_approval_request_whose_time_ran_out_is_read_as_rejected_with_no_decision(tmp_path):
+    registry = Registry(tmp_path / "models")
+    champion, expired, waiting = publish(registry), publish(registry), publish(registry)
+    registry.promote(champion)
+    for version, until in ((expired, "2026-01-02T03:04:05.123456+00:00"), (waiting, "2999-01-01T00:00:00+00:00")):
+        registry.update_metadata(
+            version, status="awaiting approval", approval_request={"flow_run_id": "a-run", "until": until}
+        )
+    assert [row["status"] for row in registry.listing()] == ["champion", "rejected", "awaiting approval"]
+    metadata = registry.metadata(expired)
+    assert metadata["rejection_reason"] == (
+        "no decision: nobody approved or rejected it before 2026-01-02T03:04:05 UTC"
+    )
+    assert metadata["approval"] == {
+        "decision": "none",
+        "by": "timeout",
+        "reason": metadata["rejection_reason"],
+        "at": "2026-01-02T03:04:05.123456+00:00",
+    }
+    assert registry.expire_approval_requests() == []  # recorded once
+    assert registry.champion() == champion and registry.metadata(waiting)["status"] == "awaiting approval"

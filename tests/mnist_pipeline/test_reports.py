@@ -14,6 +14,7 @@ from mnist_pipeline.reports import (
     png_bytes,
     study_lines,
     summarize,
+    users_digits_lines,
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -114,3 +115,10 @@ def test_markdown_image_is_a_data_uri_of_the_png():
     match = re.fullmatch(r"!\[Sample digits\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", text)
     assert match
     assert base64.b64decode(match.group(1)) == png
+
+
+def test_the_users_digits_table_compares_both_models_and_says_when_there_are_none():
+    lines = users_digits_lines({"examples": 9, "challenger": 0.8888888, "champion": None})
+    assert lines[0] == "Users' digits (9 held-out new examples):"
+    assert "| challenger | 88.889% |" in lines[1] and "| champion | - |" in lines[1]
+    assert users_digits_lines(None) == ["Users' digits: no held-out new examples yet."]

@@ -1,4 +1,4 @@
-"""`promote`, `data`, `add-data` and `serve`'s checks through the CLI's main()."""
+"""`promote`, `models`, `data`, `add-data` and `serve`'s checks through the CLI's main()."""
 
 import getpass
 import json
@@ -9,6 +9,7 @@ from mnist_pipeline.datastore import DataStore
 from mnist_pipeline.flows.cli import main
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.registry import MODEL_FILE, Registry
+from mnist_pipeline.tasks.registry import request_approval
 from tests.serving.conftest import SUBSET, labeled_folder
 
 
@@ -35,6 +36,20 @@ def test_promote_and_roll_back_record_who_why_and_when(capsys, artifacts_dir):
     ]
     assert all(p["by"].startswith(getpass.getuser() + "@") and p["at"] for p in promotions)
     assert registry.metadata(second)["promotions"][0]["reason"] == "better on the new scans"
+
+
+def test_models_shows_a_request_nobody_decided_in_time_as_rejected_with_no_decision(capsys, artifacts_dir):
+    registry = Registry(artifacts_dir / "models")
+    expired, waiting = publish(registry), publish(registry)
+    request_approval.fn(expired, "a-suspended-run", timeout_seconds=-60)  # as retrain writes it; a minute ago
+    request_approval.fn(waiting, "another-run", timeout_seconds=3600)
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in table[1:]] == [[expired, "rejected"], [waiting, "awaiting"]]
+    assert table[2].split()[2] == "approval"
+    approval = registry.metadata(expired)["approval"]
+    assert (approval["decision"], approval["by"]) == ("none", "timeout")
+    assert approval["reason"].startswith("no decision: nobody approved or rejected it before ")
 
 
 def test_promote_of_a_missing_version_fails_in_one_line_and_keeps_the_champion(capsys, artifacts_dir):
