@@ -54,7 +54,7 @@ def _problem(error: BaseException) -> tuple[str, str]:
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     names = {type(cause).__name__ for cause in _causes(error)}
     if isinstance(error, ImportError):
-        return f"its filesystem package is missing ({text})", "install it, e.g. `pip install s3fs` or gcsfs"
+        return f"its filesystem package is missing ({text})", "install the package it names"
     if isinstance(error, ValueError) and "protocol" in text.lower():
         return f"unknown scheme ({text})", "use a local path or an fsspec URL such as s3://bucket/prefix"
     if names & {"NoCredentialsError", "PartialCredentialsError"} or "credentials" in text.lower():
@@ -75,7 +75,7 @@ def _causes(error: BaseException):
 @functools.cache
 def _checked(url: str, setting: str) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
-        fs, path = fsspec.core.url_to_fs(url)
+        fs, path = fsspec.core.url_to_fs(url, use_listings_cache=False)  # other machines write there too
         if not isinstance(fs, LocalFileSystem):
             probe = f"{path.rstrip('/')}/.probes/{uuid.uuid4().hex}"
             fs.pipe_file(probe, b"probe", mode="create")
@@ -93,13 +93,15 @@ def open_store(location: str | os.PathLike, setting: str = settings.ARTIFACTS_UR
     if not settings.is_remote(location):
         fs, path = fsspec.core.url_to_fs(location)
         return fs, path.rstrip("/")
-    protocol = split_protocol(location)[0]
+    root = settings.artifacts_url()
+    checked = root if location.startswith(f"{root}/") else location  # in the shared root: it is checked, and named
     try:
-        fsspec.get_filesystem_class(protocol)
+        fsspec.get_filesystem_class(split_protocol(checked)[0])
     except (ImportError, ValueError) as error:
         problem, fix = _problem(error)
-        raise SharedStoreError(f"{setting} {location}: {problem}; {fix}") from None
-    return _checked(location, setting)
+        raise SharedStoreError(f"{setting} {checked}: {problem}; {fix}") from None
+    fs, path = _checked(checked, setting)
+    return fs, (path + location.removeprefix(checked)).rstrip("/")
 
 
 def fetch_verified(fs: fsspec.AbstractFileSystem, path: str, sha256: str, suffix: str) -> Path:
