@@ -58,6 +58,7 @@ def test_a_fold_finished_on_one_machine_is_cached_on_the_other(prefect_server, s
         os.killpg(killed.pid, signal.SIGKILL)
         worker_a.send_signal(signal.SIGKILL)
         killed.wait(timeout=60)
+        worker_a.wait(timeout=60)
         assert finished, log_a.read_text()[-3000:]
         fold = int(finished[1])
 
