@@ -33,10 +33,9 @@ from typing import Any
 
 from mnist_pipeline import files, settings
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.shared_store import create_exclusive, fetch_verified, open_store
+from mnist_pipeline.shared_store import NumberedRecords, create_exclusive, fetch_verified, open_store
 
 VERSION_PATTERN = re.compile(r"v\d{4,}")
-RECORD_PATTERN = re.compile(r"\d{6,}\.json")
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 LEGACY_CHAMPION_FILE = "champion.json"  # the pointer of registries made before the promotion records
@@ -60,19 +59,8 @@ class Registry:
     def _read_json(self, key: str) -> Any:
         return json.loads(self.fs.cat_file(key))
 
-    def _records(self, *folder: str) -> list[str]:
-        """The numbered record names in `folder`, in order."""
-        try:
-            names = [name.rsplit("/", 1)[-1] for name in self.fs.ls(self._key(*folder), detail=False)]
-        except FileNotFoundError:
-            return []
-        return sorted((name for name in names if RECORD_PATTERN.fullmatch(name)), key=lambda name: int(name[:-5]))
-
-    def _append(self, folder: tuple[str, ...], record: dict[str, Any], after: list[str]) -> bool:
-        """Create the record after `after` (the records read): False if another writer took that number."""
-        number = int(after[-1][:-5]) + 1 if after else 1
-        data = json.dumps(record, indent=2, default=str).encode()
-        return create_exclusive(self.fs, self._key(*folder, f"{number:06d}.json"), data)
+    def _log(self, *folder: str) -> NumberedRecords:
+        return NumberedRecords(self.fs, self._key(*folder))
 
     def versions(self) -> list[str]:
         if self.remote:
@@ -154,7 +142,7 @@ class Registry:
 
     def metadata(self, version: str) -> dict[str, Any]:
         """The version's metadata with its changes applied in order."""
-        return self._with_changes(version, self._base(version), self._records(version, "changes"))
+        return self._with_changes(version, self._base(version), self._log(version, "changes").names())
 
     def _base(self, version: str) -> dict[str, Any]:
         try:
@@ -165,8 +153,9 @@ class Registry:
             ) from None
 
     def _with_changes(self, version: str, metadata: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+        log = self._log(version, "changes")
         for name in changes:
-            metadata.update(self._read_json(self._key(version, "changes", name)))
+            metadata.update(log.read(name))
         return metadata
 
     def update_metadata(self, version: str, **changes: Any) -> dict[str, Any]:
@@ -176,16 +165,18 @@ class Registry:
         """Append `compute(the metadata now)` as the version's next change; recomputed if another writer got
         there first, so that a change made from the metadata it read loses none of the other's."""
         while True:
-            records = self._records(version, "changes")
+            log = self._log(version, "changes")
+            records = log.names()
             metadata = self._with_changes(version, self._base(version), records)
             changes = compute(metadata)
-            if not changes or self._append((version, "changes"), changes, records):
+            if not changes or log.append(changes, records):
                 return {**metadata, **changes}
 
     def _champion_records(self) -> tuple[list[str], str | None]:
-        records = self._records("champion")
+        log = self._log("champion")
+        records = log.names()
         if records:
-            return records, self._read_json(self._key("champion", records[-1]))["version"]
+            return records, log.read(records[-1])["version"]
         try:
             return records, self._read_json(self._key(LEGACY_CHAMPION_FILE))["version"]
         except FileNotFoundError:
@@ -215,7 +206,7 @@ class Registry:
                 "reason": reason,
                 "previous_champion": champion,
             }
-            if self._append(("champion",), record, records):
+            if self._log("champion").append(record, records):
                 break
         del record["version"]
         self._change(

@@ -8,7 +8,9 @@ GCS (`ifGenerationMatch=0`) and MinIO create an object only if absent, atomicall
 """
 
 import functools
+import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -21,6 +23,8 @@ from fsspec.implementations.local import LocalFileSystem
 from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.files import file_sha256, replacing
+
+RECORD_NAME = re.compile(r"\d{6,}\.json")
 
 
 class SharedStoreError(PipelineError):
@@ -47,6 +51,31 @@ def create_exclusive(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> b
     finally:
         os.unlink(temporary)
     return True
+
+
+class NumberedRecords:
+    """JSON records `000001.json`, `000002.json`, ... in `folder`, each created once: a log that writers on several
+    machines extend without a lock. A writer reads the log, decides, and appends after what it read; if another
+    writer took that number first, the append fails and the writer reads again and decides again."""
+
+    def __init__(self, fs: fsspec.AbstractFileSystem, folder: str):
+        self.fs, self.folder = fs, folder
+
+    def names(self) -> list[str]:
+        try:
+            names = [name.rsplit("/", 1)[-1] for name in self.fs.ls(self.folder, detail=False)]
+        except FileNotFoundError:
+            return []
+        return sorted((name for name in names if RECORD_NAME.fullmatch(name)), key=lambda name: int(name[:-5]))
+
+    def read(self, name: str) -> dict:
+        return json.loads(self.fs.cat_file(f"{self.folder}/{name}"))
+
+    def append(self, record: dict, after: list[str]) -> bool:
+        """Create `record` next after the names `after` (as `names()` gave them): False if that number is taken."""
+        number = int(after[-1][:-5]) + 1 if after else 1
+        data = json.dumps(record, indent=2, default=str).encode()
+        return create_exclusive(self.fs, f"{self.folder}/{number:06d}.json", data)
 
 
 def _problem(error: BaseException) -> tuple[str, str]:
