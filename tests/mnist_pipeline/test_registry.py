@@ -212,3 +212,13 @@ def test_judge_promotes_the_first_and_an_equal_version_and_rejects_a_worse_one(t
     promoted, reason, champion = registry.judge("v0003", tolerance=0.001)
     assert (promoted, champion, registry.champion()) == (True, "v0001", "v0003") and ">=" in reason
     assert [row["status"] for row in registry.listing()] == ["archived", "rejected", "champion"]
+
+
+def test_a_registry_made_before_the_promotion_records_keeps_its_champion_until_the_next_promotion(tmp_path):
+    registry = Registry(tmp_path)
+    first, second = publish(registry), publish(registry)
+    (tmp_path / "champion.json").write_text(json.dumps({"version": first}))
+    assert registry.champion() == first and registry.resolve("champion") == first
+    assert registry.promote(second, "a new champion") == first
+    assert registry.champion() == second
+    assert registry.metadata(second)["promotions"][0]["previous_champion"] == first
