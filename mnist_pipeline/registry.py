@@ -126,7 +126,7 @@ class Registry:
             return version
 
     def _publish_remote(self, staged: Path, metadata: dict[str, Any], version: str) -> bool:
-        claim = {"at": datetime.now(UTC).isoformat(), "by": f"{getpass.getuser()}@{socket.gethostname()}"}
+        claim = {"at": datetime.now(UTC).isoformat(), "by": who()}
         if not create_exclusive(self.fs, self._key("claims", version), json.dumps(claim).encode()):
             return False
         digests = {}
@@ -202,7 +202,7 @@ class Registry:
             record = {
                 "version": version,
                 "at": datetime.now(UTC).isoformat(),
-                "by": f"{getpass.getuser()}@{socket.gethostname()}",
+                "by": who(),
                 "reason": reason,
                 "previous_champion": champion,
             }
@@ -329,6 +329,11 @@ class Registry:
                 }
             )
         return rows
+
+
+def who() -> str:
+    """user@host of this process, for the records of who did what."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def default_registry() -> Registry:

@@ -84,7 +84,7 @@ class ModelSlot:
         if self.current is not None and self.current.version == version:
             self.problem = None
             return
-        attempt = (version, stamp(self.registry.path(version)))
+        attempt = (version, 0 if self.registry.remote else stamp(self.registry.path(version)))
         if attempt == self._failed:
             return
         try:
@@ -118,10 +118,10 @@ class ModelSlot:
             self._watcher.join()
 
 
-def stamp(folder: str | Path) -> int:
-    """The local model file's modification time in ns (0 if missing, or in a remote store whose versions are
-    never rewritten): a re-saved model is tried again."""
+def stamp(folder: Path) -> int:
+    """The version's model file's modification time in ns (0 if missing): a re-saved model is tried again.
+    (In a remote store versions are never rewritten.)"""
     try:
-        return (Path(folder) / MODEL_FILE).stat().st_mtime_ns
+        return (folder / MODEL_FILE).stat().st_mtime_ns
     except OSError:
         return 0
