@@ -7,6 +7,7 @@ from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.parallel import fold_workers
+from mnist_pipeline.tasks.caching import save_shared_result_storage
 from mnist_pipeline.tasks.cross_validation import CrossValidationSummary, summarize_folds
 from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, prepare_split
 from mnist_pipeline.tasks.publishing import publish_cross_validation
@@ -34,6 +35,7 @@ def cross_validate(
     output_dir: p.Folder = "",
 ) -> CrossValidationSummary:
     check_runner_options(runner, dask_address)
+    save_shared_result_storage()
     output = settings.run_dir("cross-validate", output_dir)
     raw = download_mnist(data_dir)
     train = prepare_split(raw, "train", limit, seed)

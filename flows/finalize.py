@@ -10,6 +10,7 @@ from mnist_pipeline.config import ENSEMBLE, TrainingConfig
 from mnist_pipeline.data_checks import DataRejected
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.parallel import fold_workers
+from mnist_pipeline.tasks.caching import save_shared_result_storage
 from mnist_pipeline.tasks.data import ScaledImages, download_mnist, fit_scaling, normalize_images, prepare_split
 from mnist_pipeline.tasks.final_model import TrainedModel, assemble_ensemble, train_final_model
 from mnist_pipeline.tasks.members import completed_members, train_member
@@ -44,6 +45,7 @@ def finalize(
     member_model: p.SingleModel = "improved",
     output_dir: p.Folder = "",
 ) -> FinalizeSummary:
+    save_shared_result_storage()
     output = settings.run_dir("finalize", output_dir)
     raw = download_mnist(data_dir)
     train = prepare_split(raw, "train", limit, seed)

@@ -12,6 +12,7 @@ from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
 from mnist_pipeline.tasks.approval import NoDecision, check_approval_possible, wait_for_decision
+from mnist_pipeline.tasks.caching import save_shared_result_storage
 from mnist_pipeline.tasks.data import LabeledImages, download_mnist, model_ready, normalize_images
 from mnist_pipeline.tasks.evaluation import evaluate_model
 from mnist_pipeline.tasks.new_data import read_store_examples
@@ -59,6 +60,7 @@ def retrain(
     output_dir: p.Folder = "",
 ) -> Promotion:
     check_approval_possible(approval)
+    save_shared_result_storage()
     output = Path(settings.run_dir("retrain", output_dir, run_id=flow_run.get_id()))
     training = {
         "model": model,

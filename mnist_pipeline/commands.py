@@ -111,7 +111,7 @@ def serve(
     if model_version not in ("champion", "latest"):
         registry.resolve(model_version)  # a bad name fails here, in one line
     slot = ModelSlot(registry, model_version, poll_seconds)
-    store = DataStore(settings.data_store_dir(), forbidden=mnist_test_digests())
+    store = DataStore(settings.data_store_location(), forbidden=mnist_test_digests())
     app = create_app(slot, store, int(max_body_mb * 1_000_000), feedback_token or None, data_event_every)
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
     return 0
@@ -130,7 +130,7 @@ def promote(version: str, reason: str) -> int:
 def data(as_json: bool) -> int:
     from mnist_pipeline.datastore import DataStore
 
-    summary = DataStore(settings.data_store_dir()).summary()
+    summary = DataStore(settings.data_store_location()).summary()
     if as_json:
         print(json.dumps(summary, indent=2))
         return 0
@@ -147,7 +147,7 @@ def add_data(folder: Path) -> int:
     from mnist_pipeline.data_import import import_folder
     from mnist_pipeline.datastore import DataStore
 
-    store = DataStore(settings.data_store_dir(), forbidden=mnist_test_digests())
+    store = DataStore(settings.data_store_location(), forbidden=mnist_test_digests())
     report = import_folder(store, folder)
     for error in report["errors"]:
         print(f"mnist-pipeline add-data: error: {error}", file=sys.stderr)

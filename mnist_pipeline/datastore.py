@@ -16,18 +16,16 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import fsspec
 import numpy as np
-from fsspec.implementations.local import LocalFileSystem
 
 from mnist_pipeline.data_checks import refuse_test_copy
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.images import SIDE
+from mnist_pipeline.shared_store import create_exclusive, open_store
 
 EXAMPLE_NAME = re.compile(r"(?:.*/)?examples/([0-9a-f]{64})/([0-9])\.json")
 Outcome = Literal["added", "duplicate", "conflict"]
@@ -51,34 +49,11 @@ def image_sha256(image: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 
-def create_exclusive(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> bool:
-    """Write a whole object at `path` unless one exists there: True if this call created it."""
-    if not isinstance(fs, LocalFileSystem):
-        try:
-            fs.pipe_file(path, data, mode="create")
-        except FileExistsError:
-            return False
-        return True
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-        os.link(temporary, path)
-    except FileExistsError:
-        return False
-    finally:
-        os.unlink(temporary)
-    return True
-
-
 class DataStore:
     """`forbidden`: image digests that are refused (ExampleRefused), e.g. `data_checks.test_image_digests`."""
 
     def __init__(self, location: str | os.PathLike, forbidden: frozenset[str] = frozenset()):
-        self.fs, self.root = fsspec.core.url_to_fs(str(location))
-        self.root = self.root.rstrip("/")
+        self.fs, self.root = open_store(location)
         self.forbidden = forbidden
 
     def path(self, sha256: str, label: int) -> str:

@@ -1,19 +1,31 @@
-"""A model registry on the file system: one folder per version, a champion pointer, atomic updates.
+"""The model registry, on a local disk or any fsspec store (a bucket shared by several machines).
 
 models/
-  v0001/model.keras, metadata.json (and final_model.h5 when asked)
-  champion.json     {"version": "v0001"}: switched atomically
-  .lock             serializes version numbering and metadata updates across processes
+  v0001/model.keras, metadata.json (and final_model.h5 when asked): a version exists once its metadata.json does
+  v0001/changes/000001.json, ...  later changes of its metadata (test metrics, status, approval), in order
+  champion/000001.json, ...       every promotion: {version, previous_champion, at, by, reason}; the newest rules
+  claims/v0001                    (remote stores) the version number taken by a publication
+
+Why conditional writes and not a lock: machines share the store, not a lock server (each CLI run may have its own
+temporary Prefect server, and a local file lock reaches one machine only), and every store can create an object
+only if it is absent (`shared_store.create_exclusive`). So nothing is ever rewritten: each change is a new object
+whose name is the next number of its sequence, and a writer that loses the race for a number re-reads what won
+and tries the next one. Concurrent publications therefore get distinct versions, no metadata change is lost, and
+the champion is the one newest promotion record: two concurrent promotions are ordered, never two champions, and
+`judge` compares against the champion it finally replaces. Files are written before the object that makes them
+visible (a local version folder is renamed into place whole; on a remote store the number is claimed, the files
+uploaded, the metadata created last), so a crash leaves no half version, at most a skipped number.
+Models on a remote store are fetched once into the local `fetched/` folder, verified by the digest in the metadata.
 """
 
-import fcntl
+import errno
 import getpass
 import json
 import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,10 +34,12 @@ from typing import Any
 from mnist_pipeline import files, settings
 from mnist_pipeline.approval import no_decision
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.shared_store import NumberedRecords, create_exclusive, fetch_verified, open_store
 
 VERSION_PATTERN = re.compile(r"v\d{4,}")
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
+LEGACY_CHAMPION_FILE = "champion.json"  # the pointer of registries made before the promotion records
 
 
 class RegistryError(PipelineError):
@@ -33,92 +47,182 @@ class RegistryError(PipelineError):
 
 
 class Registry:
-    """The versions under `root`; `default_registry()` is the one under the artifacts folder."""
+    """The versions under `root` (a folder or a URL); `default_registry()` is the one under the shared root."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root)
+        self.remote = settings.is_remote(str(root))
+        self.root: str | Path = str(root).rstrip("/") if self.remote else Path(root)
+        self.fs, self._path = open_store(root)
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _key(self, *parts: str) -> str:
+        return "/".join([self._path, *parts])
+
+    def _read_json(self, key: str) -> Any:
+        return json.loads(self.fs.cat_file(key))
+
+    def _log(self, *folder: str) -> NumberedRecords:
+        return NumberedRecords(self.fs, self._key(*folder))
 
     def versions(self) -> list[str]:
-        if not self.root.is_dir():
+        if self.remote:
+            found = (path.rsplit("/", 2)[-2] for path in self.fs.glob(self._key("v*", METADATA_FILE)))
+            names = [name for name in found if VERSION_PATTERN.fullmatch(name)]
+        elif self.root.is_dir():
+            names = [p.name for p in self.root.iterdir() if p.is_dir() and VERSION_PATTERN.fullmatch(p.name)]
+        else:
             return []
-        names = [p.name for p in self.root.iterdir() if p.is_dir() and VERSION_PATTERN.fullmatch(p.name)]
         return sorted(names, key=lambda name: int(name[1:]))
 
-    def path(self, version: str) -> Path:
-        return self.root / version
+    def path(self, version: str) -> str | Path:
+        return f"{self.root}/{version}" if self.remote else self.root / version
+
+    def model_file(self, version: str, name: str = MODEL_FILE) -> Path:
+        """The version's file `name` on this machine: in the registry's folder, or fetched once from a remote
+        store into `settings.fetch_dir()`, verified against the digest its metadata records."""
+        if not self.remote:
+            return self.root / version / name
+        sha256 = self.metadata(version)["files"][name]
+        return fetch_verified(self.fs, self._key(version, name), sha256, Path(name).suffix)
 
     @contextmanager
     def staging(self) -> Iterator[Path]:
-        """A private folder to write a new version into; removed unless `publish` took it."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(dir=self.root, prefix=".staging-"))
+        """A private local folder to write a new version into; removed unless `publish` took it."""
+        parent = None if self.remote else self.root
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(dir=parent, prefix=".staging-"))
         try:
             yield folder
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
+    def _next_number(self) -> int:
+        taken = self.versions()
+        if self.remote:
+            claims = (name.rsplit("/", 1)[-1] for name in self._list("claims"))
+            taken += [name for name in claims if VERSION_PATTERN.fullmatch(name)]
+        return max((int(name[1:]) for name in taken), default=0) + 1
+
+    def _list(self, *folder: str) -> list[str]:
+        try:
+            return self.fs.ls(self._key(*folder), detail=False)
+        except FileNotFoundError:
+            return []
+
     def publish(self, staged: Path, metadata: dict[str, Any]) -> str:
-        """Write `metadata` into `staged` and make it the next version, in one rename."""
-        with self.locked():
-            versions = self.versions()
-            version = f"v{int(versions[-1][1:]) + 1 if versions else 1:04d}"
+        """Make the files in `staged`, with `metadata`, the next version: whole, under a number nobody else gets."""
+        while True:
+            version = f"v{self._next_number():04d}"
+            if self.remote:
+                if self._publish_remote(staged, metadata, version):
+                    return version
+                continue
             files.write_json(staged / METADATA_FILE, {**metadata, "version": version})
-            staged.rename(self.path(version))
-        return version
+            try:
+                staged.rename(self.path(version))  # fails if another publication took the number
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                continue
+            return version
+
+    def _publish_remote(self, staged: Path, metadata: dict[str, Any], version: str) -> bool:
+        claim = {"at": datetime.now(UTC).isoformat(), "by": who()}
+        if not create_exclusive(self.fs, self._key("claims", version), json.dumps(claim).encode()):
+            return False
+        digests = {}
+        for path in sorted(staged.iterdir()):
+            if path.name != METADATA_FILE:
+                digests[path.name] = files.file_sha256(path)
+                self.fs.put_file(str(path), self._key(version, path.name))
+        record = {**metadata, "version": version, "files": digests}
+        created = create_exclusive(self.fs, self._key(version, METADATA_FILE), json.dumps(record, indent=2).encode())
+        if not created:
+            raise RegistryError(f"{self.root}/{version}/{METADATA_FILE} exists although this run claimed {version}")
+        return True
 
     def metadata(self, version: str) -> dict[str, Any]:
-        path = self.path(version) / METADATA_FILE
-        if not path.is_file():
-            raise RegistryError(f"model version {version} does not exist in {self.root}; see `mnist-pipeline models`")
-        return json.loads(path.read_text())
+        """The version's metadata with its changes applied in order."""
+        return self._with_changes(version, self._base(version), self._log(version, "changes").names())
 
-    def update_metadata(self, version: str, **changes: Any) -> dict[str, Any]:
-        with self.locked():
-            return self._update_metadata(version, changes)
+    def _base(self, version: str) -> dict[str, Any]:
+        try:
+            return self._read_json(self._key(version, METADATA_FILE))
+        except FileNotFoundError:
+            raise RegistryError(
+                f"model version {version} does not exist in {self.root}; see `mnist-pipeline models`"
+            ) from None
 
-    def _update_metadata(self, version: str, changes: dict[str, Any]) -> dict[str, Any]:
-        metadata = {**self.metadata(version), **changes}
-        files.write_json(self.path(version) / METADATA_FILE, metadata)
+    def _with_changes(self, version: str, metadata: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+        log = self._log(version, "changes")
+        for name in changes:
+            metadata.update(log.read(name))
         return metadata
 
+    def update_metadata(self, version: str, **changes: Any) -> dict[str, Any]:
+        return self._change(version, lambda metadata: changes)
+
+    def _change(self, version: str, compute: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """Append `compute(the metadata now)` as the version's next change; recomputed if another writer got
+        there first, so that a change made from the metadata it read loses none of the other's."""
+        while True:
+            log = self._log(version, "changes")
+            records = log.names()
+            metadata = self._with_changes(version, self._base(version), records)
+            changes = compute(metadata)
+            if not changes or log.append(changes, records):
+                return {**metadata, **changes}
+
+    def _champion_records(self) -> tuple[list[str], str | None]:
+        log = self._log("champion")
+        records = log.names()
+        if records:
+            return records, log.read(records[-1])["version"]
+        try:
+            return records, self._read_json(self._key(LEGACY_CHAMPION_FILE))["version"]
+        except FileNotFoundError:
+            return records, None
+
     def champion(self) -> str | None:
-        pointer = self.root / "champion.json"
-        return json.loads(pointer.read_text())["version"] if pointer.is_file() else None
+        return self._champion_records()[1]
 
     def promote(self, version: str, reason: str = "promoted by hand") -> str | None:
-        """Make `version` the champion (one atomic switch of the pointer), a manual promotion or a
-        rollback; returns the champion before."""
-        with self.locked():
-            previous = self.champion()
-            self._promote(version, reason)
-        return previous
+        """Make `version` the champion, a manual promotion or a rollback; returns the champion before."""
+        self.metadata(version)
+        return self._switch(version, lambda champion: reason)[1]
 
-    def _promote(self, version: str, reason: str) -> None:
-        """Switch the pointer; the version's metadata keeps who promoted it, when, why and what it replaced."""
-        record = {
-            "at": datetime.now(UTC).isoformat(),
-            "by": f"{getpass.getuser()}@{socket.gethostname()}",
-            "reason": reason,
-            "previous_champion": self.champion(),
-        }
-        promotions = self.metadata(version).get("promotions", [])
-        self._update_metadata(version, {"status": "promoted", "promotions": [*promotions, record]})
-        files.write_json(self.root / "champion.json", {"version": version})
+    def _switch(self, version: str, decide: Callable[[str | None], str | None]) -> tuple[str | None, str | None]:
+        """Append a promotion of `version` if `decide(the champion now)` gives a reason (None: do not promote);
+        decided again against the new champion if another promotion got there first. The version's metadata
+        then keeps who promoted it, when, why and what it replaced. Returns (reason, the champion before)."""
+        while True:
+            records, champion = self._champion_records()
+            reason = decide(champion)
+            if reason is None:
+                return None, champion
+            record = {
+                "version": version,
+                "at": datetime.now(UTC).isoformat(),
+                "by": who(),
+                "reason": reason,
+                "previous_champion": champion,
+            }
+            if self._log("champion").append(record, records):
+                break
+        del record["version"]
+        self._change(
+            version, lambda metadata: {"status": "promoted", "promotions": [*metadata.get("promotions", []), record]}
+        )
+        return reason, champion
 
     def verdict(self, version: str, tolerance: float, min_accuracy: float = 0.0) -> tuple[bool, str, str | None]:
         """(passes, reason, champion): whether `version`'s test accuracy is >= `min_accuracy` and >= the
         champion's - `tolerance`. Reads only."""
-        champion = self.champion()
+        return self._verdict_against(version, tolerance, min_accuracy, self.champion())
+
+    def _verdict_against(
+        self, version: str, tolerance: float, min_accuracy: float, champion: str | None
+    ) -> tuple[bool, str, str | None]:
         accuracy = self.metadata(version)["test_metrics"]["accuracy"]
         if accuracy < min_accuracy:
             return (
@@ -142,22 +246,27 @@ class Registry:
         """Promote `version` if it passes `verdict` (and `approval`, a person's decision, says approve), else
         mark it rejected; the approval goes into its metadata.
 
-        One lock covers the comparison and the switch, so concurrent retrains cannot both replace
-        the same champion. Returns (promoted, reason, the champion before).
+        The promotion is a record appended after the champion it compared with; if another promotion got there
+        first, `version` is judged again against the new champion, so concurrent retrains never both replace
+        the same champion and each decision is recorded. Returns (promoted, reason, the champion before).
         """
-        with self.locked():
-            promoted, reason, champion = self.verdict(version, tolerance, min_accuracy)
-            if approval is not None:
-                self._update_metadata(version, {"approval": approval})
-                if promoted and approval["decision"] != "approve":
-                    promoted = False
-                    reason = (
-                        f"{approval['decision']} by {approval['by']}: {approval['reason']} (the gate passed: {reason})"
-                    )
-            if promoted:
-                self._promote(version, reason)
-            else:
-                self._update_metadata(version, {"status": "rejected", "rejection_reason": reason})
+        outcome: list = []
+
+        def decide(champion: str | None) -> str | None:
+            promoted, reason, _ = self._verdict_against(version, tolerance, min_accuracy, champion)
+            if approval is not None and promoted and approval["decision"] != "approve":
+                promoted = False
+                reason = f"{approval['decision']} by {approval['by']}: {approval['reason']} (the gate passed: {reason})"
+            outcome[:] = [promoted, reason, champion]
+            return reason if promoted else None
+
+        self._switch(version, decide)
+        promoted, reason, champion = outcome
+        changes = {} if approval is None else {"approval": approval}
+        if not promoted:
+            changes.update(status="rejected", rejection_reason=reason)
+        if changes:
+            self.update_metadata(version, **changes)
         return promoted, reason, champion
 
     def resolve(self, spec: str) -> str:
@@ -190,16 +299,18 @@ class Registry:
         """Versions whose approval request timed out, now recorded as rejected with "no decision"."""
         expired = []
         now = datetime.now(UTC)
-        with self.locked():
-            for version in self.versions():
-                metadata = self.metadata(version)
-                request = metadata.get("approval_request") or {}
-                if metadata.get("status") == "awaiting approval" and datetime.fromisoformat(request["until"]) < now:
-                    approval = no_decision(datetime.fromisoformat(request["until"]))
-                    self._update_metadata(
-                        version, {"status": "rejected", "rejection_reason": approval["reason"], "approval": approval}
-                    )
-                    expired.append(version)
+
+        def expiry(metadata: dict[str, Any]) -> dict[str, Any]:
+            request = metadata.get("approval_request") or {}
+            if metadata.get("status") != "awaiting approval" or datetime.fromisoformat(request["until"]) >= now:
+                return {}
+            approval = no_decision(datetime.fromisoformat(request["until"]))
+            return {"status": "rejected", "rejection_reason": approval["reason"], "approval": approval}
+
+        for version in self.versions():
+            if expiry(self.metadata(version)):
+                self._change(version, expiry)
+                expired.append(version)
         return expired
 
     def listing(self) -> list[dict[str, Any]]:
@@ -220,6 +331,11 @@ class Registry:
         return rows
 
 
+def who() -> str:
+    """user@host of this process, for the records of who did what."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
 def default_registry() -> Registry:
-    """The registry every command and flow uses: `settings.models_dir()`."""
-    return Registry(settings.models_dir())
+    """The registry every command and flow uses: `models/` under the shared root."""
+    return Registry(settings.models_location())

@@ -12,6 +12,7 @@ from mnist_pipeline.errors import naming_the_setting
 DATA_DIR_VARIABLE = "MNIST_DATA_DIR"
 ARTIFACTS_DIR_VARIABLE = "MNIST_ARTIFACTS_DIR"
 CACHE_URL_VARIABLE = "MNIST_CACHE_URL"
+ARTIFACTS_URL_VARIABLE = "MNIST_ARTIFACTS_URL"
 LOCAL_PROTOCOLS = (None, "file", "local")
 
 
@@ -25,25 +26,52 @@ def artifacts_dir() -> Path:
     return Path(os.environ.get(ARTIFACTS_DIR_VARIABLE) or "artifacts").expanduser().resolve()
 
 
-def cache_url() -> str:
-    """Where content-addressed intermediate arrays (`<sha256>.npy`) are saved.
-
-    $MNIST_CACHE_URL: a local path, or an fsspec URL that every worker can reach (s3://bucket/prefix
-    with s3fs installed, gcs://... with gcsfs, ...); a local one is returned as an absolute path.
-    Default: artifacts/cache.
-    """
-    value = os.environ.get(CACHE_URL_VARIABLE)
-    if not value:
-        return str(artifacts_dir() / "cache")
+def _location(value: str) -> str:
+    """A local path as an absolute one, a remote URL without its trailing slash."""
     protocol, path = split_protocol(value)
     if protocol in LOCAL_PROTOCOLS:
         return str(Path(path).expanduser().resolve())
     return value.rstrip("/")
 
 
+def artifacts_url() -> str:
+    """The shared root: what every machine must see the same (`cache/`, `models/`, `data/`, `results/`).
+
+    $MNIST_ARTIFACTS_URL: a local path, or an fsspec URL every machine reaches (s3://bucket/mnist with s3fs,
+    gcs://... with gcsfs); default: the local artifacts folder, so one machine works as it always did.
+    """
+    value = os.environ.get(ARTIFACTS_URL_VARIABLE)
+    return _location(value) if value else str(artifacts_dir())
+
+
+def shared_location(name: str) -> str | Path:
+    """`name` under the shared root: a Path when local, else a URL."""
+    root = artifacts_url()
+    return f"{root}/{name}" if is_remote(root) else Path(root) / name
+
+
+def cache_url() -> str:
+    """Where content-addressed intermediate arrays (`<sha256>.npy`) are saved.
+
+    $MNIST_CACHE_URL: a local path, or an fsspec URL that every worker can reach (s3://bucket/prefix
+    with s3fs installed, gcs://... with gcsfs, ...); a local one is returned as an absolute path.
+    Default: `cache/` under the shared root.
+    """
+    value = os.environ.get(CACHE_URL_VARIABLE)
+    return _location(value) if value else str(shared_location("cache"))
+
+
 def cache_setting() -> str:
     """The setting that decides `cache_url()`, for messages about it."""
-    return CACHE_URL_VARIABLE if os.environ.get(CACHE_URL_VARIABLE) else ARTIFACTS_DIR_VARIABLE
+    if os.environ.get(CACHE_URL_VARIABLE):
+        return CACHE_URL_VARIABLE
+    return ARTIFACTS_URL_VARIABLE if os.environ.get(ARTIFACTS_URL_VARIABLE) else ARTIFACTS_DIR_VARIABLE
+
+
+def results_url() -> str | None:
+    """Where Prefect keeps the result records of cached tasks: `results/` under $MNIST_ARTIFACTS_URL when it is
+    set, so a fold finished on one machine is Cached on another; else None (Prefect's own local storage)."""
+    return str(shared_location("results")) if os.environ.get(ARTIFACTS_URL_VARIABLE) else None
 
 
 def is_remote(location: str) -> bool:
@@ -56,9 +84,9 @@ def fetch_dir() -> Path:
     return artifacts_dir() / "fetched"
 
 
-def models_dir() -> Path:
-    """The model registry: `v0001/`, ... and the champion pointer."""
-    return artifacts_dir() / "models"
+def models_location() -> str | Path:
+    """The model registry: `v0001/`, ... and the champion's promotions."""
+    return shared_location("models")
 
 
 def members_dir() -> Path:
@@ -66,9 +94,9 @@ def members_dir() -> Path:
     return artifacts_dir() / "members"
 
 
-def data_store_dir() -> Path:
+def data_store_location() -> str | Path:
     """The labeled-data store: examples from the service's corrections and imported folders."""
-    return artifacts_dir() / "data"
+    return shared_location("data")
 
 
 def test_digests_dir() -> Path:

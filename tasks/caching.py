@@ -11,16 +11,19 @@ unreadable, which Prefect treats as a cache miss, so the task runs again and rew
 import hashlib
 import importlib
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prefect.context import TaskRunContext
+from prefect.filesystems import RemoteFileSystem
 from prefect.serializers import JSONSerializer, Serializer
 from pydantic import BaseModel, Field
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.files import StoredFile
+from mnist_pipeline.shared_store import open_store
 from mnist_pipeline.source_digest import code_version
 
 
@@ -81,10 +84,44 @@ class VerifiedHandlesSerializer(Serializer):
         return value
 
 
+def results_block_name(url: str) -> str:
+    return f"mnist-results-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
+
+
+def shared_result_storage() -> str | Path | None:
+    """Prefect's storage of the cached tasks' result records: `results/` under MNIST_ARTIFACTS_URL when it is set
+    (a fold finished on one machine is then Cached on every other), else None: Prefect's own local storage.
+
+    A task takes a folder, or a block saved on the server: Prefect refuses an unsaved one, since the processes
+    and Dask workers that run the task load its storage from the server. So a remote URL is the name of a
+    `RemoteFileSystem` block, which `save_shared_result_storage` saves on whichever server the run uses (the
+    CLI's temporary one or a real one). Read when this module is imported: MNIST_ARTIFACTS_URL belongs in the
+    environment of every process (flow runs, workers)."""
+    url = settings.results_url()
+    if url is None:
+        return None
+    return f"remote-file-system/{results_block_name(url)}" if settings.is_remote(url) else Path(url)
+
+
+def save_shared_result_storage() -> None:
+    """Checks the shared store and saves its results block on the run's server, unless there already: the first
+    step of every flow that runs cached tasks."""
+    url = settings.results_url()
+    if url is None or not settings.is_remote(url):
+        return
+    open_store(settings.artifacts_url())  # a bad setting fails here in one line, before anything is written
+    name = results_block_name(url)
+    try:
+        RemoteFileSystem.load(name)
+    except ValueError:  # not saved on this server yet
+        RemoteFileSystem(basepath=url).save(name, overwrite=True)
+
+
 CACHED_RESULTS = {
     "cache_key_fn": array_cache_key,
     "persist_result": True,
     "result_serializer": VerifiedHandlesSerializer(),
+    "result_storage": shared_result_storage(),
 }
 
 

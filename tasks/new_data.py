@@ -47,7 +47,7 @@ def _digits(images: np.ndarray, labels: np.ndarray) -> Digits:
 @task(cache_policy=NO_CACHE)
 def read_store_examples() -> StoreExamples:
     """The store's examples without conflicts, split by digest into training and held-out ones."""
-    store = DataStore(settings.data_store_dir())
+    store = DataStore(settings.data_store_location())
     summary = store.summary()
     images, labels = store.arrays()
     held_out = np.array([data_checks.is_held_out(image_sha256(image)) for image in images], bool)

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 import mnist_pipeline
 from mnist_pipeline.preprocessing import ScalingStats
-from mnist_pipeline.registry import MODEL_FILE, default_registry
+from mnist_pipeline.registry import default_registry
 from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import MnistArrays
 from mnist_pipeline.tasks.evaluation import TestEvaluation
@@ -53,7 +53,7 @@ def _model_version(version: str) -> ModelVersion:
     registry = default_registry()
     return ModelVersion(
         version=version,
-        path=str(registry.path(version) / MODEL_FILE),
+        path=str(registry.model_file(version)),
         scaling=ScalingStats(**registry.metadata(version)["scaling"]),
     )
 

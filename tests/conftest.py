@@ -2,6 +2,7 @@ import hashlib
 import http.server
 import os
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,43 @@ def server(monkeypatch):
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server on a free loopback port for the session: its URL. S3 checks `If-None-Match` and stores
+    the object in one step; moto does it in two, so its PutObject is serialized here to be as atomic as S3's."""
+    from moto.s3.responses import S3Response
+    from moto.server import ThreadedMotoServer
+
+    put_object, one_at_a_time = S3Response.put_object, threading.Lock()
+
+    def atomic_put_object(self):
+        with one_at_a_time:
+            return put_object(self)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(S3Response, "put_object", atomic_put_object)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
+
+
+S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint, monkeypatch) -> str:
+    """A new empty bucket on the session's S3 server, reached through this process's environment: its URL."""
+    import boto3
+
+    environment = {**S3_CREDENTIALS, "AWS_ENDPOINT_URL": s3_endpoint, "no_proxy": "127.0.0.1,localhost"}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return f"s3://{name}"

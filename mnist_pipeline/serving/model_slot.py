@@ -38,7 +38,7 @@ def load_version(registry: Registry, version: str) -> LoadedModel:
 
     metadata = registry.metadata(version)
     scaling = preprocessing.ScalingStats(**metadata["scaling"])
-    model = load_checked_model(registry.path(version) / MODEL_FILE)
+    model = load_checked_model(registry.model_file(version))
     call = tf.function(
         lambda x: model(x, training=False), input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)]
     )
@@ -84,7 +84,7 @@ class ModelSlot:
         if self.current is not None and self.current.version == version:
             self.problem = None
             return
-        attempt = (version, stamp(self.registry.path(version) / MODEL_FILE))
+        attempt = (version, 0 if self.registry.remote else stamp(self.registry.path(version)))
         if attempt == self._failed:
             return
         try:
@@ -118,9 +118,10 @@ class ModelSlot:
             self._watcher.join()
 
 
-def stamp(path: Path) -> int:
-    """The file's modification time in ns (0 if missing): a re-saved model is tried again."""
+def stamp(folder: Path) -> int:
+    """The version's model file's modification time in ns (0 if missing): a re-saved model is tried again.
+    (In a remote store versions are never rewritten.)"""
     try:
-        return path.stat().st_mtime_ns
+        return (folder / MODEL_FILE).stat().st_mtime_ns
     except OSError:
         return 0

@@ -53,18 +53,23 @@ class DaskCluster:
             time.sleep(0.1)
         self.address = json.loads(scheduler_file.read_text())["address"]
 
-    def _start(self, arguments: list[str], name: str) -> tuple[subprocess.Popen, Path]:
+    def _start(self, arguments: list[str], name: str, environment=None) -> tuple[subprocess.Popen, Path]:
         log = self.directory / f"{name}-{len(self.processes)}.log"
         with open(log, "w") as file:
-            self.processes.append(subprocess.Popen([DASK, *arguments], stdout=file, stderr=subprocess.STDOUT))
+            self.processes.append(
+                subprocess.Popen([DASK, *arguments], stdout=file, stderr=subprocess.STDOUT, env=environment)
+            )
         return self.processes[-1], log
 
-    def live_workers(self, count: int) -> list[tuple[subprocess.Popen, Path]]:
-        """`count` running workers, started as needed; (process, log file) each."""
+    def live_workers(
+        self, count: int, environment: dict[str, str] | None = None
+    ) -> list[tuple[subprocess.Popen, Path]]:
+        """`count` running workers, started as needed (in `environment`, else this process's); (process, log
+        file) each."""
         self.workers = [worker for worker in self.workers if worker[0].poll() is None]
         options = ["--nthreads", "1", "--no-nanny", "--no-dashboard", "--host", "127.0.0.1"]
         while len(self.workers) < count:
-            self.workers.append(self._start(["worker", self.address, *options], "worker"))
+            self.workers.append(self._start(["worker", self.address, *options], "worker", environment))
         with Client(self.address, timeout=60) as client:
             client.wait_for_workers(count, timeout=90)
         return self.workers

@@ -44,7 +44,8 @@ def test_an_ensemble_trains_its_members_in_processes_and_is_one_file_that_averag
     metadata = registry.metadata("v0001")
     assert metadata["parameters"]["model"] == "ensemble" and metadata["parameters"]["members"] == 2
     assert metadata["parameters"]["member_model"] == "baseline" and metadata["test_metrics"]["accuracy"] > 0.1
-    assert sorted(path.name for path in registry.path("v0001").iterdir()) == ["metadata.json", "model.keras"]
+    files = sorted(path.name for path in registry.path("v0001").iterdir())
+    assert files == ["changes", "metadata.json", "model.keras"]  # changes/: its test metrics, its promotion
 
     workers = member_logs(artifacts_dir)
     assert sorted(workers) == [1, 2]

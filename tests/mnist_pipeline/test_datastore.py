@@ -15,10 +15,16 @@ def digits() -> np.ndarray:
     return read_directory(SUBSET).test_images[:40]
 
 
-@pytest.fixture(params=["local", "memory"])
+@pytest.fixture(params=["local", "memory", "s3"])
 def store(request, tmp_path) -> DataStore:
-    """The same store on a local folder and on fsspec's in-memory filesystem (no links, no fcntl)."""
-    store = DataStore(tmp_path / "data" if request.param == "local" else f"memory://{tmp_path.name}")
+    """The same store on a local folder, on fsspec's in-memory filesystem (no links, no fcntl) and in an S3 bucket
+    (moto's server: conditional PutObject)."""
+    locations = {
+        "local": lambda: tmp_path / "data",
+        "memory": lambda: f"memory://{tmp_path.name}",
+        "s3": lambda: f"{request.getfixturevalue('s3_bucket')}/data",
+    }
+    store = DataStore(locations[request.param]())
     yield store
     if request.param == "memory" and store.fs.exists(store.root):
         store.fs.rm(store.root, recursive=True)

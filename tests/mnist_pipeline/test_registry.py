@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from mnist_pipeline.registry import METADATA_FILE, MODEL_FILE, Registry, RegistryError
+from mnist_pipeline.registry import MODEL_FILE, Registry, RegistryError
 
 
 def publish(registry: Registry, **metadata) -> str:
@@ -112,7 +112,7 @@ def test_update_metadata_keeps_the_other_fields(tmp_path):
     }
     assert updated == expected
     assert registry.metadata(version) == expected
-    assert json.loads((registry.path(version) / METADATA_FILE).read_text()) == expected
+    assert Registry(registry.root).metadata(version) == expected  # as another process reads it
     assert registry.update_metadata(version, reason="retried")["status"] == "rejected"
 
 
@@ -235,3 +235,13 @@ def test_an_approval_request_whose_time_ran_out_is_read_as_rejected_with_no_deci
     }
     assert registry.expire_approval_requests() == []  # recorded once
     assert registry.champion() == champion and registry.metadata(waiting)["status"] == "awaiting approval"
+
+
+def test_a_registry_made_before_the_promotion_records_keeps_its_champion_until_the_next_promotion(tmp_path):
+    registry = Registry(tmp_path)
+    first, second = publish(registry), publish(registry)
+    (tmp_path / "champion.json").write_text(json.dumps({"version": first}))
+    assert registry.champion() == first and registry.resolve("champion") == first
+    assert registry.promote(second, "a new champion") == first
+    assert registry.champion() == second
+    assert registry.metadata(second)["promotions"][0]["previous_champion"] == first

@@ -20,7 +20,7 @@ from tests.serving.conftest import encoded
 
 def client_for(artifacts, **options) -> TestClient:
     slot = ModelSlot(Registry(artifacts / "models"), poll_seconds=3600)
-    return TestClient(create_app(slot, DataStore(settings.data_store_dir()), **options))
+    return TestClient(create_app(slot, DataStore(settings.data_store_location()), **options))
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_every_bad_input_gets_its_status_and_one_line_and_the_service_goes_on(ar
             assert (response.status_code, list(response.json())) == (status, ["error"]), response.text
             assert message in response.json()["error"] and "\n" not in response.json()["error"]
         assert client.post("/predict", content=good).status_code == 200
-        assert DataStore(settings.data_store_dir()).count() == 0  # nothing refused was stored
+        assert DataStore(settings.data_store_location()).count() == 0  # nothing refused was stored
 
 
 def test_feedback_is_stored_once_counted_and_conflicts_are_reported(client, subset):
@@ -97,14 +97,14 @@ def test_feedback_is_stored_once_counted_and_conflicts_are_reported(client, subs
     assert client.post("/feedback?label=2", content=two).json()["examples"] == 2
     conflict = client.post("/feedback?label=1", content=seven).json()
     assert (conflict["outcome"], conflict["examples"]) == ("conflict", 1)  # the seven is no longer an example
-    summary = DataStore(settings.data_store_dir()).summary()
+    summary = DataStore(settings.data_store_location()).summary()
     assert summary["conflicts"] == [{"sha256": first["sha256"], "labels": [1, 7]}]
     assert summary["by_source"] == {"feedback": 1} and summary["by_label"] == {"2": 1}
 
 
 def test_feedback_refuses_a_copy_of_an_mnist_test_image_and_stores_nothing(artifacts, subset):
     slot = ModelSlot(Registry(artifacts / "models"), poll_seconds=3600)
-    store = DataStore(settings.data_store_dir(), forbidden=mnist_test_digests())
+    store = DataStore(settings.data_store_location(), forbidden=mnist_test_digests())
     copy = io.BytesIO()
     Image.fromarray(subset.test_images[5]).save(copy, format="PNG")
     with TestClient(create_app(slot, store)) as client:
@@ -120,7 +120,7 @@ def test_feedback_needs_the_token_when_one_is_set_and_the_rest_stays_open(artifa
         assert client.post("/feedback?label=7", content=digit).status_code == 401
         wrong = client.post("/feedback?label=7", content=digit, headers={"Authorization": "Bearer guess"})
         assert wrong.status_code == 401 and "token" in wrong.json()["error"]
-        assert DataStore(settings.data_store_dir()).count() == 0
+        assert DataStore(settings.data_store_location()).count() == 0
         right = client.post("/feedback?label=7", content=digit, headers={"Authorization": "Bearer s3cret"})
         assert right.status_code == 200 and right.json()["examples"] == 1
         assert client.post("/predict", content=digit).status_code == 200
@@ -130,7 +130,7 @@ def test_feedback_needs_the_token_when_one_is_set_and_the_rest_stays_open(artifa
 def test_health_and_swaps_a_damaged_champion_leaves_the_old_model_serving(artifacts):
     registry = Registry(artifacts / "models")
     slot = ModelSlot(registry, poll_seconds=3600)
-    with TestClient(create_app(slot, DataStore(settings.data_store_dir()))) as client:
+    with TestClient(create_app(slot, DataStore(settings.data_store_location()))) as client:
         health = client.get("/healthz").json()
         assert (health["status"], health["version"], health["model"], health["problem"]) == (
             "ok",
@@ -151,8 +151,8 @@ def test_health_and_swaps_a_damaged_champion_leaves_the_old_model_serving(artifa
 
 def test_without_any_model_health_and_predict_answer_503_with_the_reason(tmp_path, monkeypatch, subset):
     monkeypatch.setenv("MNIST_ARTIFACTS_DIR", str(tmp_path))
-    slot = ModelSlot(Registry(settings.models_dir()), poll_seconds=3600)
-    with TestClient(create_app(slot, DataStore(settings.data_store_dir()))) as client:
+    slot = ModelSlot(Registry(settings.models_location()), poll_seconds=3600)
+    with TestClient(create_app(slot, DataStore(settings.data_store_location()))) as client:
         health = client.get("/healthz")
         assert health.status_code == 503 and "no champion" in health.json()["error"]
         predicted = client.post("/predict", content=encoded(subset.test_images[0], "PNG"))

@@ -18,7 +18,7 @@ def test_every_second_new_correction_sends_the_event_and_a_duplicate_does_not_co
         events, "emit_data_arrived", lambda summary, added, source: sent.append((summary["examples"], added, source))
     )
     slot = ModelSlot(Registry(tmp_path / "artifacts" / "models"), poll_seconds=3600)
-    with TestClient(create_app(slot, DataStore(settings.data_store_dir()), data_event_every=2)) as client:
+    with TestClient(create_app(slot, DataStore(settings.data_store_location()), data_event_every=2)) as client:
         for index in (0, 1, 1, 2, 3, 4):  # the second 1 is stored already: no new correction
             digit = encoded(subset.train_images[index], "PNG")
             response = client.post(f"/feedback?label={subset.train_labels[index]}", content=digit)
