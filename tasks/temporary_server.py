@@ -50,15 +50,16 @@ class TemporaryServer:
         refresh_global_settings_context()
 
     def wait_until_ready(self) -> None:
-        """Returns once the server answers; PipelineError if it exits or does not answer in time
-        (PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, as for Prefect's own temporary server)."""
-        deadline = time.monotonic() + get_current_settings().server.ephemeral.startup_timeout_seconds
-        while self.process.poll() is None and time.monotonic() < deadline:
+        """Returns once the server answers; PipelineError if it exits or does not answer in time: within
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS of waiting, counted as Prefect counts it for its own."""
+        waited, timeout = 0.0, get_current_settings().server.ephemeral.startup_timeout_seconds
+        while self.process.poll() is None and waited < timeout:
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=5):
                     return
             except OSError:
                 time.sleep(0.1)
+                waited += 0.1
         problem = "stopped" if self.process.poll() is not None else "did not answer in time"
         raise PipelineError(
             f"the temporary Prefect server at {self.api_url} {problem}; raise "
