@@ -5,8 +5,8 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
-import psutil
 import pytest
 
 import mnist_pipeline.mnist
@@ -291,12 +291,12 @@ def test_approval_without_a_prefect_server_is_refused_in_one_line_before_trainin
 def test_the_temporary_server_stops_with_the_command(tmp_path):
     """The server starts before the command's options are checked (it starts while the flow is imported)."""
     assert cli("cv", "--folds", "1", tmp_path=tmp_path).returncode == 2
-    home = str(tmp_path / "prefect")
+    home = f"PREFECT_HOME={tmp_path / 'prefect'}".encode()
     left = []
-    for process in psutil.process_iter():
-        with contextlib.suppress(psutil.Error):
-            if process.environ().get("PREFECT_HOME") == home:
-                left.append(process.cmdline())
+    for environment in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):  # processes that ended meanwhile
+            if home in environment.read_bytes().split(b"\0"):
+                left.append((environment.parent / "cmdline").read_bytes())
     assert not left
 
 
