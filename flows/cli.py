@@ -41,6 +41,8 @@ FLOWS = {
     ),
     "predict": ("mnist_pipeline.flows.predict", "predict", "predict the digits in image files (flow predict)"),
 }
+# What a flow imports in this process after it starts, imported instead while the temporary server starts.
+IMPORTED_WHILE_THE_SERVER_STARTS = {"evaluate": "keras", "predict": "keras"}
 OPTION_NAMES = {"output_dir": "--output"}
 POSITIONAL = {"images"}
 
@@ -219,7 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     # Prefect's temporary server would otherwise try to send telemetry, and log each failure offline.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     argv = sys.argv[1:] if argv is None else argv
-    arguments = vars(build_parser(next((word for word in argv if not word.startswith("-")), None)).parse_args(argv))
+    command = next((word for word in argv if not word.startswith("-")), None)
+    server = None
+    if command in FLOWS and not {"-h", "--help"} & set(argv):
+        # Prefect loads here, after the setting above; the server starts while the flow is imported.
+        from mnist_pipeline.tasks.temporary_server import start_temporary_server
+
+        server = start_temporary_server()
+    arguments = vars(build_parser(command).parse_args(argv))
     command = arguments.pop("command")
     as_json = arguments.pop("json", False)
     try:
@@ -229,9 +238,13 @@ def main(argv: list[str] | None = None) -> int:
             return commands.run(command, arguments, as_json)
         flow = load_flow(command)
         values = validate(flow, arguments)
-        from mnist_pipeline.tasks.console import hide_user_error_tracebacks  # Prefect loads after the setting above
+        from mnist_pipeline.tasks.console import hide_user_error_tracebacks
 
         hide_user_error_tracebacks()
+        if server:
+            if command in IMPORTED_WHILE_THE_SERVER_STARTS:
+                importlib.import_module(IMPORTED_WHILE_THE_SERVER_STARTS[command])
+            server.wait_until_ready()
         return SHOW[command](flow(**values), as_json)
     except PipelineError as error:
         print(f"mnist-pipeline {command}: error: {error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """The study's k-fold cross-validation: folds train in parallel on cached, memory-mapped arrays."""
 
-from prefect import flow, unmapped
+from prefect import flow
 from prefect.runtime import flow_run
 
 from mnist_pipeline import settings
@@ -11,7 +11,7 @@ from mnist_pipeline.tasks.caching import save_shared_result_storage
 from mnist_pipeline.tasks.cross_validation import CrossValidationSummary, summarize_folds
 from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, prepare_split
 from mnist_pipeline.tasks.publishing import publish_cross_validation
-from mnist_pipeline.tasks.runners import check_runner_options, fold_task_runner
+from mnist_pipeline.tasks.runners import check_runner_options, fold_task_runner, runner_for
 from mnist_pipeline.tasks.splits import split_folds
 from mnist_pipeline.tasks.training import completed_folds, train_fold
 
@@ -44,19 +44,22 @@ def cross_validate(
         normalize_images(train.images, fit_scaling(train.images, scaling, train_index)) for train_index, _ in splits
     ]
     config = TrainingConfig(model=model, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed)
+    calls = [
+        {
+            "fold": fold,
+            "images": images,
+            "labels": train.labels,
+            "train_index": train_index,
+            "validation_index": validation_index,
+            "config": config,
+        }
+        for fold, images, (train_index, validation_index) in zip(range(1, folds + 1), scaled, splits)
+    ]
     with fold_task_runner(
-        runner, workers or fold_workers(folds, settings.available_cores()), dask_address
+        runner_for(train_fold, calls, runner), workers or fold_workers(folds, settings.available_cores()), dask_address
     ) as task_runner:
         futures = task_runner.map(
-            train_fold.with_options(retries=retries),
-            {
-                "fold": range(1, folds + 1),
-                "images": scaled,
-                "labels": unmapped(train.labels),
-                "train_index": [train_index for train_index, _ in splits],
-                "validation_index": [validation_index for _, validation_index in splits],
-                "config": unmapped(config),
-            },
+            train_fold.with_options(retries=retries), {name: [call[name] for call in calls] for name in calls[0]}
         )
         results = completed_folds(futures)
     parameters = {**flow_run.parameters, **config.model_dump()}  # epochs and learning rate as trained, when left empty

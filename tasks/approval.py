@@ -18,6 +18,7 @@ from prefect.settings import PREFECT_API_URL
 
 from mnist_pipeline.approval import Approval, no_decision
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.tasks.temporary_server import is_temporary_server
 
 
 class ApprovalDecision(RunInput):
@@ -37,7 +38,7 @@ class NoDecision(PipelineError):
 
 
 def check_approval_possible(approval: Approval) -> None:
-    if approval != "auto" and not PREFECT_API_URL.value():
+    if approval != "auto" and is_temporary_server(PREFECT_API_URL.value()):
         raise PipelineError(
             f"approval={approval} needs a Prefect server to wait on (set PREFECT_API_URL, e.g. after `make server`); "
             "or pass approval=auto"

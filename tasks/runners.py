@@ -2,9 +2,12 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
 
-from prefect import get_client
+from prefect import Task, get_client
 from prefect.logging.handlers import APILogWorker
+from prefect.results import get_result_store
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
@@ -25,6 +28,19 @@ def start_fold_process(intra_op_threads: int) -> None:
     """Process-pool initializer: the fold worker's set-up, and user errors in one line on its console."""
     start_fold_worker(intra_op_threads)
     hide_user_error_tracebacks()
+
+
+def finds_cached(task: Task, parameters: dict[str, Any]) -> bool:
+    """Whether a run of `task` with `parameters` would find its result Cached: its record read and verified
+    as the run would read it (its cache key function sees the task through the context, as in a run)."""
+    key = task.cache_policy.compute_key(task_ctx=SimpleNamespace(task=task), inputs=parameters, flow_parameters={})
+    return key is not None and get_result_store().update_for_task(task).exists(key)
+
+
+def runner_for(task: Task, calls: list[dict[str, Any]], runner: str) -> str:
+    """`runner` for these calls of `task`, or `thread` where all of them find their results cached: a process
+    pool would start a Python process per worker (2-4 s of CPU each) only to read them."""
+    return "thread" if all(finds_cached(task, parameters) for parameters in calls) else runner
 
 
 @contextmanager

@@ -1,9 +1,11 @@
+import contextlib
 import inspect
 import json
 import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,13 +14,14 @@ from mnist_pipeline.flows.cli import FLOWS, load_flow, main, option_name
 from mnist_pipeline.registry import Registry
 
 
-def cli(*arguments, tmp_path, timeout=240):
+def cli(*arguments, tmp_path, timeout=240, settings=None):
     """Run `mnist-pipeline` in a fresh process with its own Prefect home and temporary server."""
     environment = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect"),
         "MNIST_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",  # a loaded machine takes longer than 20 s
+        **(settings or {}),
     }
     for setting in ("PREFECT_API_URL", "PREFECT_SERVER_ANALYTICS_ENABLED"):  # the CLI's default is under test
         environment.pop(setting, None)
@@ -285,3 +288,35 @@ def test_approval_without_a_prefect_server_is_refused_in_one_line_before_trainin
         "e.g. after `make server`); or pass approval=auto"
     ]
     assert not (tmp_path / "artifacts" / "models").exists()
+
+
+def test_the_temporary_server_stops_with_the_command(tmp_path):
+    """The server starts before the command's options are checked (it starts while the flow is imported)."""
+    assert cli("cv", "--folds", "1", tmp_path=tmp_path).returncode == 2
+    home = f"PREFECT_HOME={tmp_path / 'prefect'}".encode()
+    left = []
+    for environment in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):  # processes that ended meanwhile
+            if home in environment.read_bytes().split(b"\0"):
+                left.append((environment.parent / "cmdline").read_bytes())
+    assert not left
+
+
+def test_a_temporary_server_that_does_not_answer_is_a_one_line_error(tmp_path, mnist_dir):
+    result = cli(
+        "cv",
+        "--limit",
+        "100",
+        "--data-dir",
+        str(mnist_dir),
+        tmp_path=tmp_path,
+        settings={"PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0"},
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.fullmatch(
+        r"mnist-pipeline cv: error: the temporary Prefect server at http://127\.0\.0\.1:\d+/api did not answer in "
+        r"time; raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start one with `make server` and set "
+        r"PREFECT_API_URL",
+        result.stderr.strip().splitlines()[-1],
+    ), result.stderr
+    assert not (tmp_path / "artifacts").exists()

@@ -7,6 +7,7 @@ import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter
 from prefect.exceptions import ParameterTypeError
+from prefect.task_runners import ProcessPoolTaskRunner
 
 from mnist_pipeline.arrays import array_sha256
 from mnist_pipeline.errors import PipelineError
@@ -35,7 +36,9 @@ def quick(mnist_dir, tmp_path):
     return {"folds": 2, "epochs": 1, "limit": 600, "seed": 3, "data_dir": str(mnist_dir)}
 
 
-def test_cross_validation_end_to_end_then_cached_then_repaired(prefect_server, artifacts_dir, quick, tmp_path):
+def test_cross_validation_end_to_end_then_cached_then_repaired(
+    prefect_server, artifacts_dir, quick, tmp_path, monkeypatch
+):
     output = tmp_path / "first"
     summary, states, artifacts = run(**quick, scaling="standardize", output_dir=str(output))
 
@@ -72,9 +75,13 @@ def test_cross_validation_end_to_end_then_cached_then_repaired(prefect_server, a
     assert {state for name in DATA_TASKS for state in states[name]} == {"Completed"}
     assert states["train_fold"] == ["Completed", "Completed"]
 
+    pools = []
+    enter = ProcessPoolTaskRunner.__enter__
+    monkeypatch.setattr(ProcessPoolTaskRunner, "__enter__", lambda runner: pools.append(runner) or enter(runner))
     _, states, _ = run(**quick, scaling="standardize", output_dir=str(tmp_path / "second"))
     for name in DATA_TASKS:
         assert set(states[name]) == {"Cached"}, f"{name} should be Cached on a re-run, was {states[name]}"
+    assert states["train_fold"] == ["Cached", "Cached"] and not pools, "cached folds need no fold processes"
 
     float_arrays = list(_arrays_with_dtype(artifacts_dir, np.float32, ndim=4))
     assert len(float_arrays) == 2  # one standardized copy per fold
