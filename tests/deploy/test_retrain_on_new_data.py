@@ -73,6 +73,18 @@ def wait_until_both_wait_for_the_slot(stack, retrain_run_ids, timeout: float = 4
         time.sleep(2)
 
 
+def persisted_events(stack, name: str, timeout: float = 30) -> list:
+    """The server's event persister saves events in batches (every 5 s by default) while its triggers act on
+    them at once, so the run an event started can be readable before the event is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with stack.client() as client:
+            events = client.read_events(filter=EventFilter(event=EventNameFilter(name=[name])), limit=10).events
+        if events or time.monotonic() > deadline:
+            return events
+        time.sleep(1)
+
+
 def slot_holdings(stack, task_runs, timeout: float = 60) -> list[tuple[datetime, datetime, object]]:
     """(acquired, released, task run) of each task run's hold on the `mnist-training` slot, from the events
     that Prefect's `concurrency()` sends (related to the task run that held it), in the order acquired."""
@@ -131,10 +143,7 @@ def added_data_starts_a_retrain(stack, deployment, mnist_dir, tmp_path):
                 assert time.monotonic() < deadline, "the trigger started no retrain:\n" + stack.log_tail("server")
                 time.sleep(2)
             [run] = runs  # the refused batch sent no event, so this run is the good batch's
-            with stack.client() as client:
-                [event] = client.read_events(
-                    filter=EventFilter(event=EventNameFilter(name=[DATA_ARRIVED])), limit=10
-                ).events
+            [event] = persisted_events(stack, DATA_ARRIVED)
             assert (
                 event.resource.id
                 == f"mnist.data.{DataStore(stack.directory / 'artifacts' / 'data').summary()['digest']}"
