@@ -1,6 +1,7 @@
 """Helpers for the benchmarks: run a command and measure its wall time, CPU time and the peak RSS
 of every process in its tree; a Prefect server shared by the runs; the machine's conditions."""
 
+import ctypes
 import os
 import resource
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
 
 @dataclass
@@ -35,6 +37,9 @@ def role(process: psutil.Process) -> str:
     command = " ".join(process.cmdline())
     if "spawn_main" in command:
         return "worker"
+    if "multiprocessing.forkserver" in command:  # the forkserver's workers are forks of it, with its command line
+        parent = process.parent()
+        return "worker" if parent and "multiprocessing.forkserver" in " ".join(parent.cmdline()) else "forkserver"
     return "helper" if "resource_tracker" in command else "main"
 
 
@@ -47,8 +52,23 @@ def high_water_mark(pid: int) -> int:
     return 0
 
 
+def reap_left_behind(pids: list[int], timeout: float = 30) -> None:
+    """Wait for the processes a command left behind (a forkserver ends after the process that started it),
+    adopted by this one as their subreaper, so that their CPU time counts among its children's."""
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    break
+            except ChildProcessError:  # not adopted: reaped by its own parent, which was in the tree
+                break
+            time.sleep(0.05)
+
+
 def run_measured(command: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> Measured:
     """Run `command` to completion; raise with its output if it fails."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
@@ -78,6 +98,7 @@ def run_measured(command: list[str], env: dict[str, str] | None = None, timeout:
     wall = time.perf_counter() - started
     done.set()
     sampler.join()
+    reap_left_behind([pid for pid in peaks if pid != process.pid])
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if process.returncode:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}):\n{stdout[-5000:]}")

@@ -9,12 +9,13 @@ from prefect import Task, get_client
 from prefect.logging.handlers import APILogWorker
 from prefect.results import get_result_store
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.parallel import start_fold_worker, threads_per_worker
 from mnist_pipeline.tasks.console import hide_user_error_tracebacks
+from mnist_pipeline.tasks.preloaded_process_pool import PreloadedProcessPoolTaskRunner
 
 
 def check_runner_options(runner: str, dask_address: str | None) -> None:
@@ -45,7 +46,8 @@ def runner_for(task: Task, calls: list[dict[str, Any]], runner: str) -> str:
 
 @contextmanager
 def fold_task_runner(runner: str, workers: int, dask_address: str | None = None) -> Iterator[TaskRunner]:
-    """A started runner for folds: processes (the default) share the cores among TensorFlow's threads.
+    """A started runner for folds: processes (the default, forked with TensorFlow imported) share the cores
+    among TensorFlow's threads.
 
     `dask`: an existing Dask scheduler at `dask_address`, else a LocalCluster of `workers` processes.
     Workers report to the flow's own API: without PREFECT_API_URL each would otherwise start a
@@ -63,7 +65,7 @@ def fold_task_runner(runner: str, workers: int, dask_address: str | None = None)
                 task_runner = ThreadPoolTaskRunner(max_workers=workers)
             else:
                 threads = threads_per_worker(settings.available_cores(), workers)
-                task_runner = ProcessPoolTaskRunner(
+                task_runner = PreloadedProcessPoolTaskRunner(
                     max_workers=workers, initializer=start_fold_process, initargs=(threads,)
                 )
             with task_runner:
