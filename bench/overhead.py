@@ -40,7 +40,7 @@ def without_prefect(data_dir: str, limit: int, output: str) -> None:
     from mnist_pipeline import files, mnist, preprocessing, reports, settings
     from mnist_pipeline.arrays import save_array
     from mnist_pipeline.config import TrainingConfig
-    from mnist_pipeline.parallel import fold_workers, start_fold_worker, threads_per_worker
+    from mnist_pipeline.parallel import configure_tensorflow_threads, fold_workers, threads_per_worker
     from mnist_pipeline.splits import kfold_indices, stratified_subset
 
     cache = settings.cache_url()
@@ -63,7 +63,7 @@ def without_prefect(data_dir: str, limit: int, output: str) -> None:
     forkserver = get_context("forkserver")
     forkserver.set_forkserver_preload(["tensorflow", "keras"])  # as tasks/preloaded_process_pool.py
     with ProcessPoolExecutor(
-        workers, mp_context=forkserver, initializer=start_fold_worker, initargs=(threads,)
+        workers, mp_context=forkserver, initializer=configure_tensorflow_threads, initargs=(threads,)
     ) as pool:
         jobs = [
             pool.submit(train_one_fold, fold, scaled[fold - 1], labels, train, validation, config)

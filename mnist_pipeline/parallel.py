@@ -1,6 +1,5 @@
 """How folds share the cores: worker processes, and TensorFlow's threads in each. No TensorFlow here."""
 
-import atexit
 import os
 
 
@@ -28,17 +27,7 @@ def threads_per_worker(cores: int, workers: int) -> int:
 
 
 def configure_tensorflow_threads(intra_op_threads: int) -> None:
-    """Cap TensorFlow's threads in this process: it reads these variables when it starts."""
+    """Cap TensorFlow's threads in this process: it reads these variables when its first op creates its
+    thread pools (also in a process forked after importing it)."""
     os.environ["TF_NUM_INTRAOP_THREADS"] = str(intra_op_threads)
     os.environ["TF_NUM_INTEROP_THREADS"] = "1"
-
-
-def start_fold_worker(intra_op_threads: int) -> None:
-    """Process-pool initializer: cap TensorFlow's threads, and skip the interpreter's teardown at exit.
-
-    Tearing down TensorFlow and Keras takes a fold process 1-5 s, and the flow waits for every
-    process to end before it goes on. The exit handlers registered after this one (Prefect's, which
-    send the last logs and events) still run; multiprocessing has flushed its queues before them.
-    """
-    configure_tensorflow_threads(intra_op_threads)
-    atexit.register(os._exit, 0)

@@ -30,8 +30,8 @@ def start_forked_worker(environment: dict[str, str], initializer: Callable[..., 
     os.environ.clear()
     os.environ.update(environment)
     refresh_global_settings_context()
-    # A forked worker ends in os._exit, past the interpreter's exit handlers where Prefect sends what is
-    # left of a worker's events; multiprocessing's own exit functions still run, this one first.
+    # Prefect sends a worker's last events at threading's shutdown, which a forked worker reaches only after
+    # multiprocessing has closed its queue to this process (and then ends in os._exit): send them first.
     Finalize(None, EventsWorker.drain_all, kwargs={"timeout": 10}, exitpriority=100)
     if initializer is not None:
         initializer(*initargs)

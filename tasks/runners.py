@@ -13,7 +13,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.parallel import start_fold_worker, threads_per_worker
+from mnist_pipeline.parallel import configure_tensorflow_threads, threads_per_worker
 from mnist_pipeline.tasks.console import hide_user_error_tracebacks
 from mnist_pipeline.tasks.preloaded_process_pool import PreloadedProcessPoolTaskRunner
 
@@ -26,8 +26,8 @@ def check_runner_options(runner: str, dask_address: str | None) -> None:
 
 
 def start_fold_process(intra_op_threads: int) -> None:
-    """Process-pool initializer: the fold worker's set-up, and user errors in one line on its console."""
-    start_fold_worker(intra_op_threads)
+    """Process-pool initializer: TensorFlow's threads capped, and user errors in one line on its console."""
+    configure_tensorflow_threads(intra_op_threads)
     hide_user_error_tracebacks()
 
 
