@@ -42,6 +42,8 @@ class PreloadedProcessPoolTaskRunner(ProcessPoolTaskRunner):
 
     def __enter__(self) -> Self:
         super().__enter__()
+        if "forkserver" not in multiprocessing.get_all_start_methods():  # Windows: Prefect's spawned workers
+            return self
         # Prefect's runner always spawns; its executor has started no process yet (they start on submit).
         self._executor.shutdown()
         context = multiprocessing.get_context("forkserver")

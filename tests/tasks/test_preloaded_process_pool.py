@@ -6,6 +6,7 @@ import numpy as np
 from prefect import flow, task
 from prefect.context import refresh_global_settings_context
 
+from mnist_pipeline.tasks import preloaded_process_pool
 from mnist_pipeline.tasks.preloaded_process_pool import start_forked_worker
 from mnist_pipeline.tasks.runners import fold_task_runner
 
@@ -81,3 +82,15 @@ def test_a_forked_worker_takes_the_environment_of_the_process_that_started_the_p
         os.environ.clear()
         os.environ.update(saved)
         refresh_global_settings_context()
+
+
+@flow
+def one_worker_start() -> dict:
+    with fold_task_runner("process", 1) as runner:
+        return runner.submit(worker_at_start, {}).result(timeout=120)
+
+
+def test_where_there_is_no_forkserver_the_workers_are_spawned_as_prefect_spawns_them(prefect_server, monkeypatch):
+    monkeypatch.setattr(preloaded_process_pool.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    start = one_worker_start()
+    assert start["parent"] == os.getpid() and not start["tensorflow_imported"]
