@@ -1,7 +1,7 @@
 """Prefect's process pool, with workers forked from a server process that has imported TensorFlow once.
 
 `ProcessPoolTaskRunner` spawns every worker: a fresh interpreter that imports TensorFlow and Keras
-(about 4 s of CPU each) before its first fold, while the other workers do the same on the same two
+(4-6 s of CPU each) before its first fold, while the other workers do the same on the same two
 cores. Here a multiprocessing forkserver imports them once and forks each worker from itself.
 
 Importing runs no TensorFlow op: TensorFlow creates its eager context and its thread pools at the
