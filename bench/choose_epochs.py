@@ -52,7 +52,10 @@ def main() -> None:
             _, history, took = train_model(config, x_train, y_train, (x_validation, y_validation))
             accuracies.append(100 * history["val_accuracy"][-1])
             seconds.append(took)
-            print(f"{arguments.model} {epochs} epochs seed {seed}: {accuracies[-1]:.2f}% in {took / 60:.1f} min")
+            print(
+                f"{arguments.model} {epochs} epochs seed {seed}: {accuracies[-1]:.2f}% in {took / 60:.1f} min",
+                flush=True,
+            )
         scaled = statistics.mean(seconds) * FULL_TRAINING / len(x_train)
         results[epochs] = (statistics.mean(accuracies), scaled)
         rows.append(
