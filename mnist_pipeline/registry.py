@@ -289,16 +289,9 @@ class Registry:
         self.metadata(version)
         return version
 
-    def status(self, version: str, metadata: dict[str, Any]) -> str:
-        """champion (the pointer's version), archived (a former champion), challenger or rejected."""
-        if version == self.champion():
-            return "champion"
-        return "archived" if metadata.get("status") == "promoted" else metadata.get("status", "challenger")
-
-    def expire_approval_requests(self) -> list[str]:
-        """Versions whose approval request timed out, now recorded as rejected with "no decision"."""
-        expired = []
-        now = datetime.now(UTC)
+    def _current(self, version: str, now: datetime) -> tuple[dict[str, Any], bool]:
+        """The version's metadata, with an approval request that timed out before `now` recorded as rejected
+        with "no decision"; and whether it had timed out."""
 
         def expiry(metadata: dict[str, Any]) -> dict[str, Any]:
             request = metadata.get("approval_request") or {}
@@ -307,21 +300,26 @@ class Registry:
             approval = no_decision(datetime.fromisoformat(request["until"]))
             return {"status": "rejected", "rejection_reason": approval["reason"], "approval": approval}
 
-        for version in self.versions():
-            if expiry(self.metadata(version)):
-                self._change(version, expiry)
-                expired.append(version)
-        return expired
+        metadata = self.metadata(version)
+        if not expiry(metadata):
+            return metadata, False
+        return self._change(version, expiry), True
+
+    def expire_approval_requests(self) -> list[str]:
+        """Versions whose approval request timed out, now recorded as rejected with "no decision"."""
+        now = datetime.now(UTC)
+        return [version for version in self.versions() if self._current(version, now)[1]]
 
     def listing(self) -> list[dict[str, Any]]:
-        self.expire_approval_requests()
+        """Every version's row, timed-out approval requests recorded first; the champion is read once."""
+        now, champion = datetime.now(UTC), self.champion()
         rows = []
         for version in self.versions():
-            metadata = self.metadata(version)
+            metadata, _ = self._current(version, now)
             rows.append(
                 {
                     "version": version,
-                    "status": self.status(version, metadata),
+                    "status": status(version, metadata, champion),
                     "test_accuracy": (metadata.get("test_metrics") or {}).get("accuracy"),
                     "created_at": metadata.get("created_at"),
                     "parameters": metadata.get("parameters", {}),
@@ -329,6 +327,13 @@ class Registry:
                 }
             )
         return rows
+
+
+def status(version: str, metadata: dict[str, Any], champion: str | None) -> str:
+    """champion, archived (a former champion), or the status its metadata records (challenger by default)."""
+    if version == champion:
+        return "champion"
+    return "archived" if metadata.get("status") == "promoted" else metadata.get("status", "challenger")
 
 
 def who() -> str:
