@@ -1,15 +1,17 @@
 """Prefect's process pool, with workers forked from a server process that has imported TensorFlow once.
 
 `ProcessPoolTaskRunner` spawns every worker: a fresh interpreter that imports TensorFlow and Keras
-(4-6 s of CPU each) before its first fold, while the other workers do the same on the same two
-cores. Here a multiprocessing forkserver imports them once and forks each worker from itself.
+(4-6 s of CPU each) and Prefect (about 1 s) before its first fold, while the other workers do the
+same on the same two cores. Here a multiprocessing forkserver imports them once and forks each worker
+from itself.
 
 Importing runs no TensorFlow op: TensorFlow creates its eager context and its thread pools at the
 first op, so each worker creates its own after the fork, with its own thread settings (a test checks
-that a worker finds no context). Only TensorFlow and Keras are preloaded: this project's modules read
-settings from the environment when imported (the result storage), and the forkserver's environment
-is the one of the moment it started. So a worker first takes this process's environment, as the pool
-starts, and then imports them, as a spawned worker would.
+that a worker finds no context). Importing Prefect starts no thread. This project's modules are not
+preloaded: they read settings from the environment when imported (the result storage), and the
+forkserver's environment is the one of the moment it started. So a worker first takes this process's
+environment, as the pool starts, and Prefect's settings from it; then it imports them, as a spawned
+worker would.
 """
 
 import multiprocessing
@@ -23,7 +25,7 @@ from prefect.context import refresh_global_settings_context
 from prefect.events.worker import EventsWorker
 from prefect.task_runners import ProcessPoolTaskRunner, _initialize_process_pool_worker
 
-PRELOADED = ["tensorflow", "keras"]
+PRELOADED = ["tensorflow", "keras", "prefect"]
 
 
 def start_forked_worker(environment: dict[str, str], initializer: Callable[..., None] | None, initargs: tuple) -> None:
