@@ -19,18 +19,72 @@ import math
 import statistics
 import time
 
+import keras
 from accuracy import validation_split, write_report
+from keras import layers
 
 from mnist_pipeline import settings
 
 VARIANTS = ("improved", "one-resampling", "label-smoothing")
 
 
+class RandomAffine(layers.Layer):
+    """The augmentation of `augmentation()` as one transform: a rotation (up to `rotation` of a turn), a zoom
+    (by up to `zoom`) and a shift (up to `shift` of the size), composed and applied by a single resampling,
+    so a training image is interpolated once and keeps the sharpness of the test images. Training only."""
+
+    def __init__(self, rotation=0.03, zoom=0.1, shift=0.1, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rotation, self.zoom, self.shift, self.seed = rotation, zoom, shift, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        if not training:
+            return images
+        ops = keras.ops
+        count = ops.shape(images)[0]
+        height, width = images.shape[1], images.shape[2]
+
+        def uniform(bound):
+            return keras.random.uniform((count,), -bound, bound, seed=self.seed_generator)
+
+        angle = uniform(2 * math.pi * self.rotation)
+        scale = 1.0 / (1.0 + uniform(self.zoom))  # output to input: a zoom in samples a smaller area
+        cos, sin = ops.cos(angle) * scale, ops.sin(angle) * scale
+        center_x, center_y = (width - 1) / 2, (height - 1) / 2
+        shift_x, shift_y = uniform(self.shift) * width, uniform(self.shift) * height
+        zeros = ops.zeros_like(angle)
+        transform = ops.stack(
+            [
+                cos,
+                -sin,
+                center_x - cos * center_x + sin * center_y + shift_x,
+                sin,
+                cos,
+                center_y - sin * center_x - cos * center_y + shift_y,
+                zeros,
+                zeros,
+            ],
+            axis=1,
+        )
+        return ops.image.affine_transform(images, transform, interpolation="bilinear", fill_mode="nearest")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "rotation": self.rotation,
+            "zoom": self.zoom,
+            "shift": self.shift,
+            "seed": self.seed,
+        }
+
+
 def variant_model(variant: str, decay_steps: int):
     """`improved`, compiled as `finalize` compiles it, with the one change `variant` names."""
-    import keras
-
-    from mnist_pipeline.models import RandomAffine, compile_model, improved
+    from mnist_pipeline.models import compile_model, improved
 
     changes = variant.split("+")
     model = improved()
@@ -58,8 +112,6 @@ def main() -> None:
         parser.error(f"variants must be some of {', '.join(VARIANTS)}, got {', '.join(sorted(unknown))}")
     if not settings.data_dir():
         parser.error("set MNIST_DATA_DIR to the folder with the MNIST files")
-    import keras  # after the arguments are checked
-
     x_train, y_train, x_validation, y_validation = validation_split(arguments.validation, 1, arguments.limit)
     rows = [
         f"Training on {len(x_train):,} images for {arguments.epochs} epochs, validating on "
