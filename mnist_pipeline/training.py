@@ -34,7 +34,8 @@ class TrainingDiverged(PipelineError):
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Fail at the first batch whose loss is NaN or infinite, saying when."""
+    """Fail once the loss is NaN or infinite, saying by when: Keras reports it after each run of
+    `steps_per_execution` batches (or the epoch's end)."""
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch = epoch + 1
@@ -42,8 +43,9 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
+            batch_count = min(batch + 1, self.params.get("steps") or batch + 1)  # Keras counts whole runs of batches
             raise TrainingDiverged(
-                f"the loss became {loss} in epoch {self.epoch}, batch {batch + 1}; lower the learning rate"
+                f"the loss became {loss} in epoch {self.epoch}, by batch {batch_count}; lower the learning rate"
             )
 
 

@@ -259,9 +259,12 @@ def test_a_diverging_run_prints_one_line_and_no_traceback_from_any_process(tmp_p
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     assert "telemetry" not in result.stderr
-    assert [line.split("; fold 2")[0] for line in error_lines(result.stderr)] == [
-        "mnist-pipeline cv: error: fold 1 failed: the loss became nan in epoch 1, batch 3; lower the learning rate"
-    ]
+    assert (
+        [line.split("; fold 2")[0] for line in error_lines(result.stderr)]
+        == [
+            "mnist-pipeline cv: error: fold 1 failed: the loss became nan in epoch 1, by batch 5; lower the learning rate"  # of 5
+        ]
+    )
     assert "2 failed: the loss became" in result.stderr and "folds finished" in result.stderr
 
 

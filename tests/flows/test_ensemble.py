@@ -75,7 +75,7 @@ def test_a_failed_member_is_named_and_the_others_are_cached_for_the_rerun(
 
     def member_2_diverges(config, *arrays, seed, report):
         if seed == config.seed + 2:
-            raise TrainingDiverged("the loss became nan in epoch 1, batch 3; lower the learning rate")
+            raise TrainingDiverged("the loss became nan in epoch 1, by batch 3; lower the learning rate")
         return real_train(config, *arrays, seed=seed, report=report)
 
     monkeypatch.setattr(mnist_pipeline.training, "train_model", member_2_diverges)

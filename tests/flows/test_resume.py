@@ -83,7 +83,7 @@ def test_a_failed_fold_is_named_and_the_others_are_kept(
 
     def fold_2_diverges(config, *arrays, seed, report):
         if seed == config.seed + 2:
-            raise TrainingDiverged("the loss became nan in epoch 1, batch 3; lower the learning rate")
+            raise TrainingDiverged("the loss became nan in epoch 1, by batch 3; lower the learning rate")
         return real_fit(config, *arrays, seed=seed, report=report)
 
     parameters = {"folds": 2, "epochs": 1, "limit": 300, "runner": "thread", "data_dir": str(mnist_dir)}
@@ -125,7 +125,7 @@ def test_retries_train_a_failed_fold_again_within_the_run(
 def test_a_diverging_model_stops_with_a_clear_reason(prefect_server, artifacts_dir, mnist_dir, tmp_path):
     with pytest.raises(
         FoldsFailed,
-        match=r"fold 1 failed: the loss became (nan|inf) in epoch 1, batch \d+; lower the learning rate.*fold 2 failed",
+        match=r"fold 1 failed: the loss became (nan|inf) in epoch 1, by batch \d+; lower the learning rate.*fold 2 failed",
     ):
         cross_validate(
             folds=2,

@@ -5,6 +5,7 @@ import pytest
 from mnist_pipeline.config import MODEL_NAMES
 from mnist_pipeline.models import (
     FACTORIES,
+    STEPS_PER_EXECUTION,
     ModelFileError,
     augmentation,
     build_model,
@@ -166,6 +167,27 @@ def test_compile_model_with_decay_steps_decays_the_rate_to_zero_along_a_cosine()
         optimizer.iterations.assign(step)
         rates.append(float(optimizer.learning_rate))
     assert rates == pytest.approx([0.02, 0.01, 0.0, 0.0], abs=1e-7)
+
+
+@pytest.mark.parametrize("name", ["baseline", "improved"])
+def test_batches_run_several_per_execution_make_the_same_updates_as_one_at_a_time(name):
+    """`compile_model` runs STEPS_PER_EXECUTION batches per call into TensorFlow, for speed only: the weights and
+    metrics after an epoch (with a partial last run of batches) are those of one batch per call, to the bit."""
+    images = np.random.default_rng(0).random((32 * (STEPS_PER_EXECUTION + 3), 28, 28, 1), dtype=np.float32)
+    labels = keras.utils.to_categorical(np.arange(len(images)) % 10, 10)
+    trained = []
+    for steps_per_execution in (STEPS_PER_EXECUTION, 1):
+        keras.utils.set_random_seed(5)
+        model = compile_model(build_model(name), learning_rate=0.05, decay_steps=200)
+        model.compile(
+            optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], steps_per_execution=steps_per_execution
+        )
+        history = model.fit(images, labels, epochs=1, batch_size=32, verbose=0).history
+        trained.append((model.get_weights(), history))
+    (weights, history), (reference_weights, reference_history) = trained
+    assert compile_model(build_model(name)).steps_per_execution == STEPS_PER_EXECUTION > 1
+    assert history == reference_history
+    assert all(np.array_equal(a, b) for a, b in zip(weights, reference_weights, strict=True))
 
 
 def test_compile_model_defaults_to_the_study_s_learning_rate():
