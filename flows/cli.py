@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """The `mnist-pipeline` command: `main`, then an exit that skips the interpreter's teardown of the modules
-    (0.5-1 s of freeing Prefect, matplotlib and TensorFlow object by object) once every exit handler has run."""
+    (1-2 s on a loaded machine, freeing Prefect, matplotlib and TensorFlow object by object) once every exit handler has run."""
     exit_code = 1  # an exception that escapes `main` is a bug: its traceback is printed first
 
     def exit_without_teardown() -> None:
