@@ -84,14 +84,14 @@ class RandomAffine(layers.Layer):
 
 def variant_model(variant: str, decay_steps: int):
     """`improved`, compiled as `finalize` compiles it, with the one change `variant` names."""
-    from mnist_pipeline.models import compile_model, improved
+    from mnist_pipeline.models import INPUT_SHAPE, compile_model, improved
 
     changes = variant.split("+")
     model = improved()
     if "one-resampling" in changes:
         resampling = (keras.layers.RandomRotation, keras.layers.RandomZoom, keras.layers.RandomTranslation)
         kept = [layer for layer in model.layers if not isinstance(layer, resampling)]
-        model = keras.Sequential([keras.Input(shape=(28, 28, 1)), RandomAffine(), *kept], name="improved")
+        model = keras.Sequential([keras.Input(shape=INPUT_SHAPE), RandomAffine(), *kept], name="improved")
     model = compile_model(model, 0.05, decay_steps=decay_steps)
     if "label-smoothing" in changes:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
@@ -112,6 +112,8 @@ def main() -> None:
         parser.error(f"variants must be some of {', '.join(VARIANTS)}, got {', '.join(sorted(unknown))}")
     if not settings.data_dir():
         parser.error("set MNIST_DATA_DIR to the folder with the MNIST files")
+    from mnist_pipeline.training import VALIDATION_BATCH_SIZE
+
     x_train, y_train, x_validation, y_validation = validation_split(arguments.validation, 1, arguments.limit)
     rows = [
         f"Training on {len(x_train):,} images for {arguments.epochs} epochs, validating on "
@@ -132,7 +134,7 @@ def main() -> None:
                 epochs=arguments.epochs,
                 batch_size=32,
                 validation_data=(x_validation, y_validation),
-                validation_batch_size=1024,
+                validation_batch_size=VALIDATION_BATCH_SIZE,
                 verbose=0,
             )
             seconds.append(time.perf_counter() - started)
