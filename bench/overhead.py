@@ -37,7 +37,7 @@ def train_one_fold(fold, images, labels, train_index, validation_index, config):
 
 
 def without_prefect(data_dir: str, limit: int, output: str) -> None:
-    from mnist_pipeline import files, mnist, preprocessing, reports, settings
+    from mnist_pipeline import figures, files, mnist, preprocessing, reports, settings
     from mnist_pipeline.arrays import save_array
     from mnist_pipeline.config import TrainingConfig
     from mnist_pipeline.parallel import configure_tensorflow_threads, fold_workers, threads_per_worker
@@ -75,11 +75,11 @@ def without_prefect(data_dir: str, limit: int, output: str) -> None:
     histories = [history for _, history, _ in results]
     sample = images.open()[:9]
     for name, figure in {
-        "learning_curves.png": reports.learning_curves(histories),
-        "accuracy_boxplot.png": reports.accuracy_box_plot(accuracies),
-        "sample_images.png": reports.image_grid(sample),
+        "learning_curves.png": figures.learning_curves(histories),
+        "accuracy_boxplot.png": figures.accuracy_box_plot(accuracies),
+        "sample_images.png": figures.image_grid(sample),
     }.items():
-        files.write_bytes(Path(output) / name, reports.png_bytes(figure))
+        files.write_bytes(Path(output) / name, figures.png_bytes(figure))
     files.write_bytes(
         Path(output) / "metrics.json", json.dumps({"folds": accuracies, **reports.summarize(accuracies)}).encode()
     )

@@ -1,6 +1,7 @@
 """Publishing results: the files of a run's folder (figures, JSON), its Prefect artifacts and its log lines.
 
-Tasks elsewhere compute typed results; the tasks here record them and compute nothing of their own.
+Tasks elsewhere compute typed results; the tasks here record them and compute nothing of their own. Those that
+draw import `figures` (matplotlib, 0.3 s) themselves, so that a flow without figures (predict) does not.
 """
 
 from pathlib import Path
@@ -51,6 +52,8 @@ def save_and_summarize(
 @task(cache_policy=NO_CACHE)
 def publish_cross_validation(summary: CrossValidationSummary, samples: LabeledImages) -> None:
     """The study's lines in the log; metrics.json, learning curves, box plot and sample images; artifacts."""
+    from mnist_pipeline import figures
+
     lines = reports.study_lines(summary.accuracies)
     logger = get_run_logger()
     for line in lines:
@@ -76,13 +79,13 @@ def publish_cross_validation(summary: CrossValidationSummary, samples: LabeledIm
         text=[f"# Cross-validation of `{summary.parameters.get('model')}`", "```\n" + "\n".join(lines) + "\n```"],
         figures={
             "learning_curves.png": Figure(
-                png=reports.png_bytes(reports.learning_curves([fold.history for fold in summary.folds])),
+                png=figures.png_bytes(figures.learning_curves([fold.history for fold in summary.folds])),
                 alt="learning curves (train blue, validation orange)",
             ),
             "accuracy_boxplot.png": Figure(
-                png=reports.png_bytes(reports.accuracy_box_plot(summary.accuracies)), alt="fold accuracy box plot"
+                png=figures.png_bytes(figures.accuracy_box_plot(summary.accuracies)), alt="fold accuracy box plot"
             ),
-            "sample_images.png": Figure(png=reports.png_bytes(reports.image_grid(samples.images.open()[:9], labels))),
+            "sample_images.png": Figure(png=figures.png_bytes(figures.image_grid(samples.images.open()[:9], labels))),
         },
         data={
             "metrics.json": {
@@ -97,6 +100,8 @@ def publish_cross_validation(summary: CrossValidationSummary, samples: LabeledIm
 @task(cache_policy=NO_CACHE)
 def publish_comparison(comparison: ComparisonSummary) -> None:
     """The variants' table in the log and as an artifact; comparison.json and their box plots side by side."""
+    from mnist_pipeline import figures
+
     table = [
         {**row, "mean": round(100 * row["mean"], 3), "std": round(100 * row["std"], 3)}
         for row in (comparison.model_dump(exclude={"rows": {"__all__": {"accuracies"}}})["rows"])
@@ -123,7 +128,7 @@ def publish_comparison(comparison: ComparisonSummary) -> None:
         ],
         figures={
             "comparison_boxplots.png": Figure(
-                png=reports.png_bytes(reports.box_plots({r["variant"]: r["accuracies"] for r in comparison.rows})),
+                png=figures.png_bytes(figures.box_plots({r["variant"]: r["accuracies"] for r in comparison.rows})),
                 alt="fold accuracies per variant",
             )
         },
@@ -134,6 +139,8 @@ def publish_comparison(comparison: ComparisonSummary) -> None:
 @task(cache_policy=NO_CACHE)
 def publish_final_model(trained: TrainedModel, version: ModelVersion, images: int, output_dir: str) -> None:
     """finalize.json (the version and its metadata), the learning curves, and an artifact naming the version."""
+    from mnist_pipeline import figures
+
     metadata = default_registry().metadata(version.version)
     save_and_summarize(
         output_dir,
@@ -146,7 +153,7 @@ def publish_final_model(trained: TrainedModel, version: ModelVersion, images: in
         ],
         figures={
             "learning_curves.png": Figure(
-                png=reports.png_bytes(reports.learning_curves([trained.history])), alt="training loss and accuracy"
+                png=figures.png_bytes(figures.learning_curves([trained.history])), alt="training loss and accuracy"
             )
         },
         data={
@@ -164,6 +171,8 @@ def publish_final_model(trained: TrainedModel, version: ModelVersion, images: in
 @task(cache_policy=NO_CACHE)
 def publish_evaluation(version: str, evaluation: TestEvaluation, test: LabeledImages, output_dir: str) -> None:
     """The study's `> 99.090` line; metrics.json, the confusion matrix and misclassified digits; artifacts."""
+    from mnist_pipeline import figures
+
     logger = get_run_logger()
     logger.info("> %.3f", 100 * evaluation.accuracy)
     logger.info("Test loss: %.4f (%s)", evaluation.loss, version)
@@ -190,12 +199,12 @@ def publish_evaluation(version: str, evaluation: TestEvaluation, test: LabeledIm
         ],
         figures={
             "confusion_matrix.png": Figure(
-                png=reports.png_bytes(reports.confusion_matrix_figure(np.asarray(evaluation.confusion_matrix))),
+                png=figures.png_bytes(figures.confusion_matrix_figure(np.asarray(evaluation.confusion_matrix))),
                 alt="confusion matrix",
             ),
             "misclassified.png": Figure(
-                png=reports.png_bytes(
-                    reports.image_grid(
+                png=figures.png_bytes(
+                    figures.image_grid(
                         test.images.open()[shown], [f"true {digits[i]}, predicted {predicted[i]}" for i in shown]
                     )
                 ),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import mnist_pipeline.mnist
-from mnist_pipeline.flows.cli import FLOWS, load_flow, main, option_name
+from mnist_pipeline.flows.cli import FLOWS, kept_out, load_flow, main, option_name
 from mnist_pipeline.registry import Registry
 
 
@@ -323,3 +323,17 @@ def test_a_temporary_server_that_does_not_answer_is_a_one_line_error(tmp_path, m
         result.stderr.strip().splitlines()[-1],
     ), result.stderr
     assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_kept_out_package_looks_not_installed_inside_and_imports_as_usual_after(tmp_path, monkeypatch):
+    (tmp_path / "optional_extra.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(tmp_path)
+    monkeypatch.delitem(sys.modules, "optional_extra", raising=False)
+    with kept_out(["optional_extra", "json"]):
+        with pytest.raises(ImportError):
+            import optional_extra
+        assert json.loads("[1]") == [1]  # imported before: untouched
+    import optional_extra
+
+    assert optional_extra.VALUE == 1
+    monkeypatch.delitem(sys.modules, "optional_extra")

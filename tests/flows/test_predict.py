@@ -101,3 +101,21 @@ def test_cli_json_lists_every_file_and_fails_when_one_failed(registered_model, m
     assert set(good) == {"file", "digit", "probabilities"} and good["file"] == str(digit)
     assert missing == {"file": str(tmp_path / "missing.png"), "error": "no such file"}
     assert "Results: " in result.stderr
+
+
+def test_the_predict_command_imports_neither_scikit_learn_nor_matplotlib(registered_model, mnist_dir, tmp_path):
+    """Keras imports scikit-learn for wrappers that predict never uses, and only other flows draw figures."""
+    _, artifacts, _ = registered_model
+    digit = tmp_path / "seven.png"
+    Image.fromarray(read_directory(mnist_dir).test_images[0]).save(digit)
+    script = (
+        "import sys; from mnist_pipeline.flows.cli import main; "
+        f"code = main(['predict', {str(digit)!r}, '--model-version', 'latest']); "
+        "print(code, sorted(name for name in ('sklearn', 'scipy.stats', 'matplotlib') if name in sys.modules))"
+    )
+    environment = {**os.environ, "MNIST_ARTIFACTS_DIR": str(artifacts)}  # and the session's Prefect server
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=240
+    )
+    assert result.stdout.splitlines()[-1] == "0 []", result.stderr[-2000:]
+    assert f"{digit}: 7 (p=" in result.stdout

@@ -26,6 +26,11 @@ else:
     print("adopted", settings.api.url == server.api_url == os.environ[STARTED_HERE], settings.flows.heartbeat_frequency)
     with server.run_settings():
         print("heartbeat in runs", get_current_settings().flows.heartbeat_frequency)
+    import httpx
+    from prefect.filesystems import RemoteFileSystem
+    print("block types at start", len(httpx.post(f"{server.api_url}/block_types/filter", json={}).json()))
+    RemoteFileSystem(basepath="memory://results").save("results")
+    print("a saved block loads", RemoteFileSystem.load("results").basepath)
     server.stop()
     print("stopped" if server.process.poll() is not None else "left running")
 """
@@ -64,6 +69,8 @@ def test_a_wanted_server_becomes_the_api_and_answers(tmp_path):
     assert adopt_in_a_fresh_process(tmp_path, {"PREFECT_SERVER_EPHEMERAL_ENABLED": "true"}) == [
         "adopted True 180",
         "heartbeat in runs None",  # a run's end waits for no heartbeat thread
+        "block types at start 0",  # none registered at start: the database is new
+        "a saved block loads memory://results",  # saving registers the block's type
         "stopped",
     ]
 
