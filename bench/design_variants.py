@@ -12,9 +12,11 @@ batches of 32) on the training images less the stratified validation split `choo
 - `label-smoothing`: cross-entropy against targets smoothed by 0.1;
 - `dropout-0.2`: every dropout at 0.2 instead of 0.4;
 - `batch-64`: batches of 64 at twice the learning rate (0.1), half the steps;
+- `adam`: Adam at 0.001 along the same cosine, in place of SGD with momentum (Deotte's optimizer);
 - changes joined by `+`, together.
 Prints a Markdown table (validation accuracy per seed, mean, training time) and writes it to
-artifacts/bench/improved_variants.md.
+artifacts/bench/improved_variants.md; each trained model is kept as artifacts/bench/variants/<variant>-seed<seed>.keras
+for `validation_views.py`.
 """
 
 import argparse
@@ -23,12 +25,12 @@ import statistics
 import time
 
 import keras
-from accuracy import validation_split, write_report
+from accuracy import BENCH_DIR, validation_split, write_report
 from keras import layers
 
-from mnist_pipeline import settings
+from mnist_pipeline import files, settings
 
-VARIANTS = ("improved", "one-resampling", "elastic", "label-smoothing", "dropout-0.2", "batch-64")
+VARIANTS = ("improved", "one-resampling", "elastic", "label-smoothing", "dropout-0.2", "batch-64", "adam")
 
 
 class RandomAffine(layers.Layer):
@@ -143,6 +145,9 @@ def variant_model(variant: str, decay_steps: int):
         augmentation = RandomAffine(elastic_alpha=34.0 if "elastic" in changes else 0.0)
         model = keras.Sequential([keras.Input(shape=INPUT_SHAPE), augmentation, *kept], name="improved")
     model = compile_model(model, 0.05 * batch_size(variant) / 32, decay_steps=decay_steps)
+    if "adam" in changes:
+        rate = keras.optimizers.schedules.CosineDecay(0.001, decay_steps)
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss=model.loss, metrics=["accuracy"])
     if "label-smoothing" in changes:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
         model.compile(optimizer=model.optimizer, loss=loss, metrics=["accuracy"])
@@ -189,6 +194,8 @@ def main() -> None:
             )
             seconds.append(time.perf_counter() - started)
             accuracies.append(100 * history.history["val_accuracy"][-1])
+            with files.replacing(BENCH_DIR / "variants" / f"{variant}-seed{seed}.keras") as path:
+                model.save(path)
             print(f"{variant} seed {seed}: {accuracies[-1]:.2f}% in {seconds[-1] / 60:.1f} min", flush=True)
         rows.append(
             f"| {variant} | {', '.join(f'{accuracy:.2f}' for accuracy in accuracies)} "
