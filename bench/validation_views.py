@@ -1,5 +1,5 @@
 """What averaging buys on the validation split: each model `design_variants.py` kept, alone and over shifted
-views of each image (test-time augmentation), and all of them averaged as one ensemble.
+views of each image (test-time augmentation), and every group of two or more of them averaged as an ensemble.
 
     MNIST_DATA_DIR=... .venv/bin/python bench/validation_views.py [--models adam-seed1,improved-seed1]
         [--validation 10000]
@@ -7,10 +7,11 @@ views of each image (test-time augmentation), and all of them averaged as one en
 The models are read from artifacts/bench/variants/ (all of them by default); the split is the one they
 were trained without. The views are the image itself and its shifts by one pixel, built from Keras's own
 padding and cropping layers, so a model with views saves and loads in safe mode like any other. Prints a
-Markdown table and writes it to artifacts/bench/validation_views.md.
+Markdown tables and writes them to artifacts/bench/validation_views.md.
 """
 
 import argparse
+import itertools
 
 import keras
 import numpy as np
@@ -57,20 +58,27 @@ def main() -> None:
     _, _, x_validation, y_validation = validation_split(arguments.validation, 1)
     labels = y_validation.argmax(axis=1)
     models = {name: keras.saving.load_model(VARIANTS_DIR / f"{name}.keras") for name in names}
+    probabilities = {
+        views: {
+            name: with_views(model, shifts).predict(x_validation, batch_size=VALIDATION_BATCH_SIZE, verbose=0)
+            for name, model in models.items()
+        }
+        for views, shifts in VIEWS.items()
+    }
+
+    def accuracy(views: str, group: tuple[str, ...]) -> str:
+        averaged = np.mean([probabilities[views][name] for name in group], axis=0)
+        return f"{100 * np.mean(averaged.argmax(axis=1) == labels):.2f}"
+
+    groups = [group for size in range(1, len(names) + 1) for group in itertools.combinations(names, size)]
     rows = [
-        f"Validation accuracy (%) on {len(labels):,} held-out training images.",
+        f"Validation accuracy (%) on {len(labels):,} held-out training images, of each model and of each group of "
+        "models averaged.",
         "",
-        f"| views | {' | '.join(names)} | all {len(names)} averaged |",
-        "|---|" + "---|" * (len(names) + 1),
+        f"| models | {' | '.join(VIEWS)} |",
+        "|---|" + "---|" * len(VIEWS),
+        *(f"| {' + '.join(group)} | {' | '.join(accuracy(views, group) for views in VIEWS)} |" for group in groups),
     ]
-    for views, shifts in VIEWS.items():
-        probabilities = [
-            with_views(model, shifts).predict(x_validation, batch_size=VALIDATION_BATCH_SIZE, verbose=0)
-            for model in models.values()
-        ]
-        accuracies = [100 * np.mean(p.argmax(axis=1) == labels) for p in [*probabilities, np.mean(probabilities, 0)]]
-        rows.append(f"| {views} | {' | '.join(f'{accuracy:.2f}' for accuracy in accuracies)} |")
-        print(rows[-1], flush=True)
     write_report("validation_views", rows)
 
 
