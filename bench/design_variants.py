@@ -145,12 +145,13 @@ def variant_model(variant: str, decay_steps: int):
         augmentation = RandomAffine(elastic_alpha=34.0 if "elastic" in changes else 0.0)
         model = keras.Sequential([keras.Input(shape=INPUT_SHAPE), augmentation, *kept], name="improved")
     model = compile_model(model, 0.05 * batch_size(variant) / 32, decay_steps=decay_steps)
-    if "adam" in changes:
-        rate = keras.optimizers.schedules.CosineDecay(0.001, decay_steps)
-        model.compile(optimizer=keras.optimizers.Adam(rate), loss=model.loss, metrics=["accuracy"])
-    if "label-smoothing" in changes:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
-        model.compile(optimizer=model.optimizer, loss=loss, metrics=["accuracy"])
+    if "adam" in changes or "label-smoothing" in changes:
+        optimizer, loss = model.optimizer, model.loss
+        if "adam" in changes:
+            optimizer = keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.001, decay_steps))
+        if "label-smoothing" in changes:
+            loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+        model.compile(optimizer, loss, metrics=["accuracy"], steps_per_execution=model.steps_per_execution)
     return model
 
 

@@ -7,7 +7,7 @@ views of each image (test-time augmentation), and every group of two or more of 
 The models are read from artifacts/bench/variants/ (all of them by default); the split is the one they
 were trained without. The views are the image itself and its shifts by one pixel, built from Keras's own
 padding and cropping layers, so a model with views saves and loads in safe mode like any other. Prints a
-Markdown tables and writes them to artifacts/bench/validation_views.md.
+Markdown table and writes it to artifacts/bench/validation_views.md.
 """
 
 import argparse
