@@ -55,6 +55,8 @@ def main() -> None:
     names = arguments.models.split(",") if arguments.models else sorted(p.stem for p in VARIANTS_DIR.glob("*.keras"))
     if not names:
         parser.error(f"no models in {VARIANTS_DIR}: run design_variants.py first")
+    if missing := [name for name in names if not (VARIANTS_DIR / f"{name}.keras").is_file()]:
+        parser.error(f"models must be files in {VARIANTS_DIR}, got {', '.join(missing)}: run design_variants.py")
     _, _, x_validation, y_validation = validation_split(arguments.validation, 1)
     labels = y_validation.argmax(axis=1)
     models = {name: keras.saving.load_model(VARIANTS_DIR / f"{name}.keras") for name in names}
