@@ -35,23 +35,24 @@ def goal_lines(checks: dict[str, bool]) -> list[str]:
     return [f"- [{'x' if met else ' '}] {goal}" for goal, met in checks.items()]
 
 
-def tested_model_section(name: str, evaluation_dir: str) -> list[str]:
-    """Markdown: the per-class test figures of an evaluate run, and its misclassified digits and confusion
-    matrix copied into artifacts/bench/ as `<name>_misclassified.png` and `<name>_confusion_matrix.png`."""
-    evaluation = Path(evaluation_dir)
-    metrics = json.loads((evaluation / "metrics.json").read_text())
-    lines = [
-        f"Per-class test figures of {metrics['version']} ({name}):",
-        "",
-        "| digit | precision | recall | F1 | support | errors |",
-        "|---|---|---|---|---|---|",
-    ]
+def per_class_rows(metrics: dict) -> list[str]:
+    """A Markdown table of `evaluation.test_metrics`' per-class figures, with each digit's error count."""
+    lines = ["| digit | precision | recall | F1 | support | errors |", "|---|---|---|---|---|---|"]
     for row, confusion in zip(metrics["per_class"], metrics["confusion_matrix"]):
         errors = row["support"] - confusion[row["digit"]]
         lines.append(
             f"| {row['digit']} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
             f"| {row['support']} | {errors} |"
         )
+    return lines
+
+
+def tested_model_section(name: str, evaluation_dir: str) -> list[str]:
+    """Markdown: the per-class test figures of an evaluate run, and its misclassified digits and confusion
+    matrix copied into artifacts/bench/ as `<name>_misclassified.png` and `<name>_confusion_matrix.png`."""
+    evaluation = Path(evaluation_dir)
+    metrics = json.loads((evaluation / "metrics.json").read_text())
+    lines = [f"Per-class test figures of {metrics['version']} ({name}):", "", *per_class_rows(metrics)]
     for figure in ("misclassified", "confusion_matrix"):
         copy = BENCH_DIR / f"{name}_{figure}.png"
         copy.parent.mkdir(parents=True, exist_ok=True)
