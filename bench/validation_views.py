@@ -26,7 +26,7 @@ from mnist_pipeline import figures, files, settings
 from mnist_pipeline.evaluation import test_metrics
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.models import INPUT_SHAPE
-from mnist_pipeline.preprocessing import ScalingStats, add_channel_axis, apply_scaling
+from mnist_pipeline.preprocessing import add_channel_axis, apply_scaling, fit_scaling
 from mnist_pipeline.training import VALIDATION_BATCH_SIZE
 
 VARIANTS_DIR = BENCH_DIR / "variants"
@@ -67,10 +67,8 @@ def main() -> None:
         parser.error(f"models must be files in {VARIANTS_DIR}, got {', '.join(missing)}: run design_variants.py")
     if arguments.test:
         test = read_directory(settings.data_dir())
-        images, labels = (
-            apply_scaling(add_channel_axis(test.test_images), ScalingStats("unit", 0.0, 1.0)),
-            test.test_labels,
-        )
+        stats = fit_scaling(test.train_images, "unit")  # as validation_split scales, for these models
+        images, labels = apply_scaling(add_channel_axis(test.test_images), stats), test.test_labels
     else:
         _, _, images, one_hot_labels = validation_split(arguments.validation, 1)
         labels = one_hot_labels.argmax(axis=1)
@@ -88,8 +86,11 @@ def main() -> None:
         return f"{100 * np.mean(averaged.argmax(axis=1) == labels):.2f}"
 
     groups = [group for size in range(1, len(names) + 1) for group in itertools.combinations(names, size)]
-    scored = "Test accuracy (%) on the" if arguments.test else "Validation accuracy (%) on"
-    scored += f" {len(labels):,} {'test' if arguments.test else 'held-out training'} images"
+    scored = (
+        f"Test accuracy (%) on the {len(labels):,} test images"
+        if arguments.test
+        else f"Validation accuracy (%) on {len(labels):,} held-out training images"
+    )
     rows = [
         f"{scored}, of each model and of each group of models averaged.",
         "",
