@@ -5,15 +5,26 @@ then placed in 28x28 so that its center of mass is at the center (pixel 14, 14).
 """
 
 import io
+import re
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
 
-MAX_PIXELS = 40_000_000  # a 12-megapixel phone photo fits; a decompression bomb does not
+ACCEPTED_FORMATS = ("PNG", "JPEG", "BMP", "GIF")
+JPEG_SCALES = (2, 4, 8)  # the reductions a JPEG decoder does for free, while decoding
+OTHER_FORMATS = [  # formats people send that are not read, recognized to say so
+    (re.compile(rb"II\*\x00|MM\x00\*"), "TIFF"),
+    (re.compile(rb"RIFF....WEBP", re.DOTALL), "WebP"),
+    (re.compile(rb"....ftyp(heic|heix|mif1|msf1|avif)", re.DOTALL), "HEIC or AVIF"),
+    (re.compile(rb"%PDF"), "PDF"),
+    (re.compile(rb"\x00\x00\x01\x00"), "ICO"),
+    (re.compile(rb"8BPS"), "Photoshop"),
+]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 DIGIT_BOX = 20
 SIDE = 28
@@ -57,23 +68,58 @@ def read_ink_bytes(data: bytes) -> np.ndarray:
     return decode_ink(io.BytesIO(data))
 
 
-def decode_ink(source: Path | BinaryIO) -> np.ndarray:
-    """Decode a file or stream, refusing images over MAX_PIXELS before decoding them."""
+def decode_ink(source: Path | BinaryIO, max_pixels: int | None = None) -> np.ndarray:
+    """Decode a PNG, JPEG, BMP or GIF (its first frame) at most `max_pixels` large (default: the setting
+    MNIST_MAX_IMAGE_PIXELS): a larger JPEG is decoded reduced, any other is refused before decoding."""
+    max_pixels = max_pixels or settings.max_image_pixels()
     try:
-        with Image.open(source) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise ImageError(
-                    f"{image.width}x{image.height} pixels is too large for a digit image "
-                    f"(at most {MAX_PIXELS:,} pixels); crop or downscale it"
-                )
+        with Image.open(source, formats=ACCEPTED_FORMATS) as image:
+            fit_under(image, max_pixels)
             image.load()
             return ink_of(ImageOps.exif_transpose(image))
+    except ImageError:
+        raise
     except UnidentifiedImageError:
-        raise ImageError("not an image file (expected PNG, JPEG, BMP or GIF)") from None
+        raise ImageError(not_accepted(source)) from None
     except Image.DecompressionBombError:
-        raise ImageError(f"too large for a digit image (at most {MAX_PIXELS:,} pixels)") from None
-    except (OSError, SyntaxError) as error:
-        raise ImageError(f"truncated or corrupt image ({error})") from None
+        raise ImageError(f"too large for a digit image (at most {max_pixels:,} pixels); crop or downscale it") from None
+    except Exception as error:  # a hostile or damaged file can make a decoder raise anything
+        raise ImageError(f"truncated or corrupt image ({first_line(error)})") from None
+
+
+def first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error).strip() else repr(error)
+
+
+def fit_under(image: Image.Image, max_pixels: int) -> None:
+    """Have a JPEG over `max_pixels` decode at 1/2, 1/4 or 1/8 scale to fit; refuse any other large image."""
+    width, height = image.size
+    if width * height <= max_pixels:
+        return
+    if image.format == "JPEG":
+        scale = next((k for k in JPEG_SCALES if -(-width // k) * -(-height // k) <= max_pixels), None)
+        if scale and width >= scale and height >= scale:
+            image.draft("L", (width // scale, height // scale))
+            if image.width * image.height <= max_pixels:
+                return
+    raise ImageError(
+        f"{width}x{height} pixels is too large for a digit image (at most {max_pixels:,} pixels, "
+        f"{settings.MAX_IMAGE_PIXELS_VARIABLE}); crop or downscale it"
+    )
+
+
+def not_accepted(source: Path | BinaryIO) -> str:
+    """Why an image could not be opened: the format it is in, if it is a known one that is not read."""
+    if isinstance(source, Path):
+        with open(source, "rb") as file:
+            head = file.read(16)
+    else:
+        source.seek(0)
+        head = source.read(16)
+    for signature, name in OTHER_FORMATS:
+        if signature.match(head):
+            return f"a {name} image: only PNG, JPEG, BMP and GIF are read; save it as PNG or JPEG"
+    return "not an image file (expected PNG, JPEG, BMP or GIF)"
 
 
 def ink_of(image: Image.Image) -> np.ndarray:
@@ -98,6 +144,8 @@ def grayscale(image: Image.Image) -> np.ndarray:
     """Luminance in [0, 1]; 16- and 32-bit images keep their full range."""
     if image.mode.startswith("I") or image.mode == "F":
         values = np.asarray(image, np.float64)
+        if not np.isfinite(values).all():
+            raise ImageError("pixel values that are not numbers (NaN or infinite); save it as an 8-bit PNG or JPEG")
         full_scale = 255 if values.max() <= 255 else 65535 if values.max() <= 65535 else values.max()
         return (values / full_scale).astype(np.float32)
     return np.asarray(image.convert("L"), np.float32) / 255

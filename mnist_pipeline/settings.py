@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fsspec.core import split_protocol
 
-from mnist_pipeline.errors import naming_the_setting
+from mnist_pipeline.errors import PipelineError, naming_the_setting
 
 DATA_DIR_VARIABLE = "MNIST_DATA_DIR"
 ARTIFACTS_DIR_VARIABLE = "MNIST_ARTIFACTS_DIR"
@@ -136,3 +136,21 @@ def run_dir(flow_name: str, output: str | os.PathLike | None = None, run_id: str
 
 def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+MAX_IMAGE_PIXELS_VARIABLE = "MNIST_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_IMAGE_PIXELS = 4_000_000  # a digit needs far less; a larger JPEG is decoded reduced to fit
+
+
+def max_image_pixels() -> int:
+    """The most pixels an image is decoded at: $MNIST_MAX_IMAGE_PIXELS, else DEFAULT_MAX_IMAGE_PIXELS."""
+    value = os.environ.get(MAX_IMAGE_PIXELS_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    digits = value.replace("_", "")
+    if not digits.isdigit() or int(digits) < 784:
+        raise PipelineError(
+            f"{MAX_IMAGE_PIXELS_VARIABLE} {value[:20]!r}: not a number of pixels of at least 784 (28x28); "
+            f"set it to a whole number such as {DEFAULT_MAX_IMAGE_PIXELS}, or unset it"
+        )
+    return int(digits)

@@ -2,9 +2,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
-from mnist_pipeline.images import MAX_PIXELS, ImageError, digit_from_bytes, find_images, load_digit, to_mnist
+from mnist_pipeline import settings
+from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.images import ImageError, decode_ink, digit_from_bytes, find_images, ink_of, load_digit, to_mnist
 from mnist_pipeline.mnist import read_directory
 
 SUBSET = Path(__file__).parents[1] / "data" / "mnist-first-1000"
@@ -147,7 +149,7 @@ def test_bytes_are_prepared_exactly_as_files_are(render, digits, tmp_path):
 def test_bad_bytes_raise_the_same_errors_as_bad_files(tmp_path):
     whole = write_png(tmp_path / "whole.png").read_bytes()
     huge = tmp_path / "huge.png"
-    Image.new("1", (8000, MAX_PIXELS // 8000 + 1), 1).save(huge)
+    Image.new("1", (8000, settings.DEFAULT_MAX_IMAGE_PIXELS // 8000 + 1), 1).save(huge)
     for data, message in [
         (b"", "empty image"),
         (b"plain text", "not an image file"),
@@ -251,17 +253,105 @@ def test_truncated_png_raises_image_error(tmp_path):
         load_digit(truncated)
 
 
-def test_image_over_max_pixels_raises_before_decoding(tmp_path):
-    width = 8000
-    height = MAX_PIXELS // width + 1
-    path = tmp_path / "huge.png"
-    Image.new("1", (width, height), 1).save(path)
-    assert path.stat().st_size < 1_000_000  # a small file can still be too large to decode
+def test_a_png_bomb_is_refused_from_its_header_without_decoding(tmp_path, monkeypatch):
+    """52 KB of PNG that would decode to 6300x6300 pixels (40 MP, 0.5 GB as RGB)."""
+    path = tmp_path / "bomb.png"
+    Image.new("RGB", (6300, 6300), "white").save(path)
+    assert path.stat().st_size < 200_000
+
+    def decoding(*args):
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoding)
     with pytest.raises(ImageError) as error:
         load_digit(path)
     assert str(error.value) == (
-        f"{width}x{height} pixels is too large for a digit image (at most 40,000,000 pixels); crop or downscale it"
+        "6300x6300 pixels is too large for a digit image (at most 4,000,000 pixels, MNIST_MAX_IMAGE_PIXELS); "
+        "crop or downscale it"
     )
+
+
+def test_the_pixel_ceiling_is_a_setting(tmp_path, monkeypatch):
+    path = write_png(tmp_path / "digit.png")  # 64x64
+    monkeypatch.setenv("MNIST_MAX_IMAGE_PIXELS", "4000")
+    with pytest.raises(ImageError, match="64x64 pixels is too large for a digit image .at most 4,000 pixels"):
+        load_digit(path)
+    monkeypatch.setenv("MNIST_MAX_IMAGE_PIXELS", "4_096")
+    assert load_digit(path).shape == (28, 28)
+    monkeypatch.setenv("MNIST_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(PipelineError, match="MNIST_MAX_IMAGE_PIXELS 'lots': not a number of pixels"):
+        load_digit(path)
+
+
+def large_photo(digit: np.ndarray, path: Path, size: tuple[int, int]) -> Path:
+    """The digit drawn dark on light paper filling a third of a photo of `size` (width, height), as JPEG."""
+    side = size[1] // 3
+    ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC), np.float64) / 255
+    paper = np.zeros((size[1], size[0]))
+    paper[side : 2 * side, size[0] // 2 : size[0] // 2 + side] = ink
+    Image.fromarray(paper_gray(paper)).convert("RGB").save(path, quality=90)
+    return path
+
+
+@pytest.mark.parametrize("size, scale", [((3000, 2000), 2), ((4000, 3000), 2), ((9000, 6000), 4)])
+def test_a_large_jpeg_is_decoded_reduced_to_the_same_digit(size, scale, digits, tmp_path):
+    """A 6, 12 and 54 megapixel photo of a digit, over the 4 MP ceiling, decode at 1/2 or 1/4 scale."""
+    large = large_photo(digits[0], tmp_path / "large.jpg", size)
+    small = large_photo(digits[0], tmp_path / "small.jpg", (size[0] // scale, size[1] // scale))
+    assert decode_ink(large).shape == (size[1] // scale, size[0] // scale)
+    assert correlation(load_digit(large), load_digit(small)) > 0.97
+    assert correlation(load_digit(large), digits[0]) > MEAN_CORRELATION
+
+
+def test_a_jpeg_too_large_even_at_an_eighth_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "huge.jpg"
+    Image.new("L", (2000, 1500), 255).save(path)
+    monkeypatch.setenv("MNIST_MAX_IMAGE_PIXELS", "40000")  # an eighth is 250x188 = 47,000 pixels
+    with pytest.raises(ImageError, match="2000x1500 pixels is too large for a digit image"):
+        load_digit(path)
+    monkeypatch.setenv("MNIST_MAX_IMAGE_PIXELS", "50000")
+    assert decode_ink(path).shape == (188, 250)
+
+
+@pytest.mark.parametrize("format, name", [("TIFF", "TIFF"), ("WEBP", "WebP")])
+def test_other_formats_are_refused_naming_the_formats_read(format, name, tmp_path):
+    path = tmp_path / "digit.img"
+    Image.fromarray(paper_gray(ink_on_paper(np.full((28, 28), 255, np.uint8)))).save(path, format=format)
+    message = f"a {name} image: only PNG, JPEG, BMP and GIF are read; save it as PNG or JPEG"
+    with pytest.raises(ImageError) as from_file:
+        load_digit(path)
+    with pytest.raises(ImageError) as from_bytes:
+        digit_from_bytes(path.read_bytes())
+    assert str(from_file.value) == str(from_bytes.value) == message
+
+
+def test_an_animated_gif_is_read_from_its_first_frame(digits, tmp_path):
+    frames = [Image.fromarray(paper_gray(ink_on_paper(digit))).convert("P") for digit in digits[:2]]
+    path = tmp_path / "animated.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with Image.open(path) as image:
+        assert image.n_frames == 2
+    loaded = load_digit(path)
+    assert correlation(loaded, digits[0]) > 0.9 > correlation(loaded, digits[1])
+
+
+def test_pixel_values_that_are_not_numbers_are_an_image_error():
+    values = np.zeros((40, 40), np.float32)
+    values[10:30, 18:22] = np.nan
+    with pytest.raises(ImageError, match="pixel values that are not numbers"):
+        ink_of(Image.fromarray(values, "F"))
+
+
+def test_a_decoder_error_of_any_kind_is_an_image_error(tmp_path, monkeypatch):
+    path = write_png(tmp_path / "digit.png")
+
+    def failing(*args):
+        raise ValueError("unexpected end of data\nmore")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", failing)
+    with pytest.raises(ImageError) as error:
+        load_digit(path)
+    assert str(error.value) == "truncated or corrupt image (unexpected end of data)"
 
 
 def test_find_images_expands_folders_sorted_and_keeps_files_and_empty_folders(tmp_path):
