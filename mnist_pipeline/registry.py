@@ -40,6 +40,7 @@ VERSION_PATTERN = re.compile(r"v\d{4,}")
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
 LEGACY_CHAMPION_FILE = "champion.json"  # the pointer of registries made before the promotion records
+CHAMPION_RECORD_FIX = "remove that record (the promotion before it rules again) or restore it from a backup"
 
 
 class RegistryError(PipelineError):
@@ -174,14 +175,17 @@ class Registry:
                 return {**metadata, **changes}
 
     def _champion_records(self) -> tuple[list[str], str | None]:
-        log = self._log("champion")
-        records = log.names()
-        if records:
-            return records, log.read(records[-1])["version"]
+        records = self._log("champion").names()
+        key = self._key("champion", records[-1]) if records else self._key(LEGACY_CHAMPION_FILE)
         try:
-            return records, self._read_json(self._key(LEGACY_CHAMPION_FILE))["version"]
+            record = self._read_json(key)
         except FileNotFoundError:
+            if records:
+                raise
             return records, None
+        except ValueError as error:
+            raise RegistryError(f"champion record {key} is not JSON ({error}); {CHAMPION_RECORD_FIX}") from None
+        return records, champion_version(record, key)
 
     def champion(self) -> str | None:
         return self._champion_records()[1]
@@ -327,6 +331,16 @@ class Registry:
                 }
             )
         return rows
+
+
+def champion_version(record: Any, key: str) -> str:
+    """The version a promotion record names, checked: it becomes part of paths."""
+    version = record.get("version") if isinstance(record, dict) else None
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise RegistryError(
+            f"champion record {key} names {str(version)[:40]!r}, not a model version vNNNN; {CHAMPION_RECORD_FIX}"
+        )
+    return version
 
 
 def status(version: str, metadata: dict[str, Any], champion: str | None) -> str:

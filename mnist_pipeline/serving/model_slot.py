@@ -19,6 +19,7 @@ from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.registry import MODEL_FILE, VERSION_PATTERN, Registry
 
 logger = logging.getLogger("mnist_pipeline.serving")
+MAX_BACKOFF_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -70,52 +71,83 @@ class ModelSlot:
         self.registry, self.spec, self.poll_seconds, self.loader = registry, spec, poll_seconds, loader
         self.current: LoadedModel | None = None
         self.problem: str | None = "no model loaded yet"
-        self._failed: tuple[str, int] | None = None
+        self._failed: tuple[tuple[str, int], str] | None = None  # (version and its file's stamp, why it failed)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
-    def refresh(self) -> None:
-        """Load the version the spec names now if it is not the one serving (nor one that just failed)."""
+    def refresh(self) -> bool:
+        """Load the version the spec names now if it is not the one serving (nor one that just failed).
+        False when the registry could not be read, so that the watcher waits longer before asking again."""
         try:
             version = self.registry.resolve(self.spec)
-        except PipelineError as error:  # no champion yet, or the version asked for is gone
-            self.problem = str(error) if self.current is None else f"{error}; still serving {self.current.version}"
-            return
+        except PipelineError as error:  # no champion yet, the version asked for is gone, a bad champion record
+            self._report(str(error))
+            return True
+        except Exception as error:  # the store unreachable, a permission, a client's error: keep serving, ask again
+            self._report(f"the model registry {self.registry.root} could not be read ({described(error)})")
+            return False
         if self.current is not None and self.current.version == version:
+            if self.problem is not None:
+                logger.info("serving %s, the version the registry names (resolved: %s)", version, self.problem)
             self.problem = None
-            return
+            return True
         attempt = (version, 0 if self.registry.remote else stamp(self.registry.path(version)))
-        if attempt == self._failed:
-            return
+        if self._failed is not None and self._failed[0] == attempt:
+            self._report(self._failed[1])
+            return True
         try:
             loaded = self.loader(self.registry, version)
         except Exception as error:  # a damaged file, a model of another shape, missing metadata: keep serving
-            self._failed = attempt
-            serving = f"; still serving {self.current.version}" if self.current else ""
-            self.problem = (
-                f"{version} could not be loaded: {str(error).splitlines()[0] if str(error) else error!r}{serving}"
+            self._failed = (
+                attempt,
+                f"{version} could not be loaded: {str(error).splitlines()[0] if str(error) else error!r}",
             )
-            logger.error("%s", self.problem)
-            return
+            self._report(self._failed[1])
+            return True
         previous, self.current, self.problem, self._failed = self.current, loaded, None, None
         logger.info("serving %s (%s)%s", version, loaded.model, f", replacing {previous.version}" if previous else "")
+        return True
+
+    def _report(self, problem: str, traceback: bool = False) -> None:
+        """Set `problem`, saying what still serves; logged when it changes, not at every poll."""
+        if self.current is not None:
+            problem = f"{problem}; still serving {self.current.version}"
+        if problem != self.problem:
+            logger.error("%s", problem, exc_info=traceback)
+        self.problem = problem
 
     def start(self) -> None:
-        """Load now, then follow the registry in the background unless the spec is a fixed version."""
+        """Load now, then follow the registry in the background (a fixed version: until it is loaded)."""
         self.refresh()
-        if VERSION_PATTERN.fullmatch(self.spec):
+        if VERSION_PATTERN.fullmatch(self.spec) and self.current is not None:
             return
         self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
         self._watcher.start()
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
-            self.refresh()
+        """Poll every `poll_seconds`; while the registry cannot be read, wait twice as long each time, up to
+        MAX_BACKOFF_SECONDS. Nothing stops this loop but `stop()`: a dead watcher would serve a stale model."""
+        wait = self.poll_seconds
+        while not self._stop.wait(wait):
+            try:
+                answered = self.refresh()
+            except Exception as error:  # a bug; the next poll may still pick up a promotion
+                self._report(f"the model watcher failed ({described(error)})", traceback=True)
+                answered = False
+            if VERSION_PATTERN.fullmatch(self.spec) and self.current is not None:
+                return
+            wait = self.poll_seconds if answered else min(2 * wait, max(MAX_BACKOFF_SECONDS, self.poll_seconds))
 
     def stop(self) -> None:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join()
+
+
+def described(error: Exception) -> str:
+    """The error's type and first line (an OSError may have no message)."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 def stamp(folder: Path) -> int:
