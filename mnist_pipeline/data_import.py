@@ -27,6 +27,18 @@ def labeled_rows(folder: Path) -> list[tuple[int, dict[str, str]]]:
         return [(reader.line_num, row) for row in reader]
 
 
+def inside(folder: Path, name: str) -> Path:
+    """The row's file, which must lie in the folder: a name with `..`, an absolute one or a link out is refused."""
+    if Path(name).is_absolute() or ".." in Path(name).parts:
+        raise PipelineError(f"not a file in {folder}: name it by its path inside the folder, without '..'")
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()):
+        raise PipelineError(
+            f"a link to {path.resolve()}, outside {folder}: copy the image into the folder instead of linking it"
+        )
+    return path
+
+
 def import_folder(store: DataStore, folder: Path) -> dict[str, Any]:
     """Each row's image prepared like `predict` prepares it and stored with its label; a bad row gets
     its own error and the others are still imported. `{"outcomes": {added, duplicate, conflict: counts}, "errors": [one line per bad row]}`."""
@@ -40,7 +52,7 @@ def import_folder(store: DataStore, folder: Path) -> dict[str, Any]:
             if not name:
                 raise PipelineError("no file named")
             label = check_label(row.get("label") or "")
-            outcome = store.add(load_digit(folder / name), label, source)["outcome"]
+            outcome = store.add(load_digit(inside(folder, name)), label, source)["outcome"]
             outcomes[outcome] += 1
         except PipelineError as error:  # ImageError and LabelError included
             errors.append(f"{LABELS_FILE} line {line} ({name or 'no file'}): {error}")

@@ -35,6 +35,10 @@ class LabelError(PipelineError):
     """A label that is not a digit from 0 to 9."""
 
 
+class TamperedExample(PipelineError):
+    """A stored object whose content does not match its name."""
+
+
 def check_label(value: object) -> int:
     """`value` as a digit 0-9, or LabelError naming it."""
     text = str(value).strip()
@@ -94,16 +98,33 @@ class DataStore:
         return sum(len(labels) == 1 for labels in self.entries().values())
 
     def records(self) -> list[dict[str, Any]]:
-        """Every stored object, conflicting ones included, in name order."""
-        paths = [self.path(sha256, label) for sha256, labels in self.entries().items() for label in labels]
-        contents = self.fs.cat(paths) if paths else {}
-        return [json.loads(contents[path]) for path in paths]
+        """Every stored object whose content is what its name says, conflicting ones included, in name order."""
+        return self._read()[0]
+
+    def tampered(self) -> list[str]:
+        """The stored objects whose content is not what their names say: changed or damaged after they were stored."""
+        return self._read()[1]
+
+    def _read(self) -> tuple[list[dict[str, Any]], list[str]]:
+        named = [(sha256, label) for sha256, labels in self.entries().items() for label in labels]
+        contents = self.fs.cat([self.path(*name) for name in named]) if named else {}
+        records, tampered = [], []
+        for sha256, label in named:
+            path = self.path(sha256, label)
+            record = record_named(contents[path], sha256, label)
+            if record is None:
+                tampered.append(path)
+            else:
+                records.append(record)
+        return records, tampered
 
     def summary(self) -> dict[str, Any]:
-        """Counts by label and source of the examples, the conflicts, and the digest of the examples."""
+        """Counts by label and source of the examples, the conflicts, the tampered objects, and the digest of
+        the examples."""
         entries = self.entries()
         examples = [(sha256, labels[0]) for sha256, labels in entries.items() if len(labels) == 1]
-        sources = Counter(record["source"] for record in self.records() if len(entries[record["sha256"]]) == 1)
+        records, tampered = self._read()
+        sources = Counter(record["source"] for record in records if len(entries[record["sha256"]]) == 1)
         return {
             "store": self.fs.unstrip_protocol(self.root),
             "examples": len(examples),
@@ -112,18 +133,38 @@ class DataStore:
             "conflicts": [
                 {"sha256": sha256, "labels": labels} for sha256, labels in entries.items() if len(labels) > 1
             ],
+            "tampered": [self.fs.unstrip_protocol(path) for path in tampered],
             "digest": digest(examples),
         }
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """The examples (conflicts left out) as uint8 images (N, 28, 28) and labels (N,), by image digest."""
+        """The examples (conflicts left out) as uint8 images (N, 28, 28) and labels (N,), by image digest;
+        TamperedExample if an object does not hold what its name says (nothing is trained on a changed store)."""
         entries = self.entries()
-        records = [record for record in self.records() if len(entries[record["sha256"]]) == 1]
+        records, tampered = self._read()
+        if tampered:
+            more = f" and {len(tampered) - 1} more" if len(tampered) > 1 else ""
+            raise TamperedExample(
+                f"{self.fs.unstrip_protocol(tampered[0])}{more}: the content is not the image and label its name "
+                "says (changed or damaged after it was stored); remove it from the store, or restore it"
+            )
+        records = [record for record in records if len(entries[record["sha256"]]) == 1]
         images = [np.frombuffer(base64.b64decode(record["image"]), np.uint8).reshape(SIDE, SIDE) for record in records]
         return (
             np.stack(images) if images else np.zeros((0, SIDE, SIDE), np.uint8),
             np.array([record["label"] for record in records], np.uint8),
         )
+
+
+def record_named(content: bytes, sha256: str, label: int) -> dict[str, Any] | None:
+    """The object's record if it holds the image whose SHA-256 and the label its name gives, else None."""
+    try:
+        record = json.loads(content)
+        image = base64.b64decode(record["image"], validate=True)
+        matches = record["sha256"] == sha256 and record["label"] == label and len(image) == SIDE * SIDE
+    except (ValueError, KeyError, TypeError):  # not JSON, not base64, not a record
+        return None
+    return record if matches and hashlib.sha256(image).hexdigest() == sha256 else None
 
 
 def digest(examples: list[tuple[str, int]]) -> str:

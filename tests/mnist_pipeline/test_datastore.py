@@ -1,3 +1,4 @@
+import base64
 import json
 import subprocess
 import sys
@@ -5,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_pipeline.datastore import DataStore, LabelError, check_label, image_sha256
+from mnist_pipeline.datastore import DataStore, LabelError, TamperedExample, check_label, image_sha256
 from mnist_pipeline.mnist import read_directory
 from tests.serving.conftest import SUBSET
 
@@ -125,3 +126,40 @@ def test_concurrent_writers_in_several_processes_lose_nothing_and_store_each_exa
     assert not [path for path in (tmp_path / "data").rglob("*") if path.name.startswith(".")]
     records = [json.loads(path.read_text()) for path in (tmp_path / "data").rglob("*.json")]
     assert len(records) == 45 and all(record["sha256"] in entries for record in records)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda record: {**record, "image": base64.b64encode(bytes(784)).decode()},  # another image
+        lambda record: {**record, "label": 3},
+        lambda record: {**record, "image": "not base64!"},
+        lambda record: ["not", "a", "record"],
+    ],
+    ids=["image", "label", "encoding", "shape"],
+)
+def test_an_object_whose_content_is_not_what_its_name_says_is_named_and_never_trained_on(store, digits, tamper):
+    for index in range(3):
+        store.add(digits[index], 7, "feedback")
+    path = store.path(image_sha256(digits[1]), 7)
+    store.fs.pipe_file(path, json.dumps(tamper(json.loads(store.fs.cat_file(path)))).encode())
+    assert [record["sha256"] for record in store.records()] == sorted(image_sha256(digits[i]) for i in (0, 2))
+    summary = store.summary()
+    assert summary["tampered"] == [store.fs.unstrip_protocol(path)] and summary["by_source"] == {"feedback": 2}
+    with pytest.raises(TamperedExample) as error:
+        store.arrays()
+    assert str(error.value) == (
+        f"{store.fs.unstrip_protocol(path)}: the content is not the image and label its name says (changed or damaged "
+        "after it was stored); remove it from the store, or restore it"
+    )
+    store.fs.rm(path)
+    assert len(store.arrays()[1]) == 2 and store.summary()["tampered"] == []
+
+
+def test_unreadable_json_is_tampered_too(tmp_path, digits):
+    store = DataStore(tmp_path / "data")
+    store.add(digits[0], 4, "feedback")
+    path = store.path(image_sha256(digits[0]), 4)
+    store.fs.pipe_file(path, b"{half a rec")
+    with pytest.raises(TamperedExample, match="the content is not the image and label its name says"):
+        store.arrays()
