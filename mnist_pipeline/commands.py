@@ -14,6 +14,7 @@ from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
 
 FEEDBACK_TOKEN_VARIABLE = "MNIST_FEEDBACK_TOKEN"
+FEEDBACK_TOKEN_FILE_VARIABLE = "MNIST_FEEDBACK_TOKEN_FILE"
 
 
 COMMANDS = ("serve", "promote", "data", "add-data")
@@ -38,11 +39,32 @@ def add_subcommands(subcommands) -> None:
         help=f"token POST /feedback requires (default: ${FEEDBACK_TOKEN_VARIABLE}); needed off loopback",
     )
     serve.add_argument(
+        "--feedback-token-file",
+        type=Path,
+        default=os.environ.get(FEEDBACK_TOKEN_FILE_VARIABLE),
+        metavar="PATH",
+        help=f"read the token from this file instead (default: ${FEEDBACK_TOKEN_FILE_VARIABLE}): kept out of `ps`",
+    )
+    serve.add_argument(
         "--open-feedback",
         action="store_true",
         help="off loopback without a token: let anyone who reaches the service add training data",
     )
     serve.add_argument("--max-body-mb", type=float, default=10, help="largest request body in MB (default: 10)")
+    serve.add_argument("--max-files", type=int, default=32, help="most images in one request (default: 32)")
+    serve.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=32,
+        help="most requests in flight; past it 503 with Retry-After (default: 32)",
+    )
+    serve.add_argument(
+        "--allowed-hosts",
+        default="",
+        metavar="NAMES",
+        help="comma-separated host names clients may reach the service by, besides the loopback names and "
+        "--host (against DNS rebinding; * allows any)",
+    )
     serve.add_argument("--poll-seconds", type=float, default=1.0, help="how often the registry is checked")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument(
@@ -78,17 +100,50 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def read_token_file(path: Path) -> str:
+    """The token in `path` (surrounding whitespace dropped), or ServeOptionError in one line."""
+    try:
+        token = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+        raise ServeOptionError(f"--feedback-token-file {path}: cannot read it ({reason})") from None
+    if not token:
+        raise ServeOptionError(f"--feedback-token-file {path} is empty: write the token in it")
+    if len(token.split()) > 1:
+        raise ServeOptionError(f"--feedback-token-file {path} holds more than one word: write only the token in it")
+    return token
+
+
+def allowed_host_names(host: str, allowed_hosts: str) -> list[str]:
+    """Loopback names, --host unless it is a wildcard address, and the names given."""
+    from mnist_pipeline.serving.security import LOOPBACK_NAMES
+
+    bound = [] if host in ("0.0.0.0", "::", "") else [host]
+    return [*LOOPBACK_NAMES, *bound, *(name.strip() for name in allowed_hosts.split(",") if name.strip())]
+
+
 def serve(
     host: str,
     port: int,
     model_version: str,
     feedback_token: str | None,
+    feedback_token_file: Path | None,
     open_feedback: bool,
     max_body_mb: float,
+    max_files: int,
+    max_concurrent: int,
+    allowed_hosts: str,
     poll_seconds: float,
     access_log: bool,
     data_event_every: int,
 ) -> int:
+    if feedback_token_file is not None:
+        if feedback_token:
+            raise ServeOptionError(
+                f"a feedback token from both --feedback-token (or ${FEEDBACK_TOKEN_VARIABLE}) and "
+                f"--feedback-token-file (or ${FEEDBACK_TOKEN_FILE_VARIABLE}): pass one"
+            )
+        feedback_token = read_token_file(Path(feedback_token_file))
     if not is_loopback(host) and not feedback_token and not open_feedback:
         raise ServeOptionError(
             f"--host {host} lets other machines reach the service, and POST /feedback writes training data: "
@@ -98,6 +153,9 @@ def serve(
         raise ServeOptionError(f"--data-event-every must be at least 1, got {data_event_every}")
     if max_body_mb <= 0:
         raise ServeOptionError(f"--max-body-mb must be positive, got {max_body_mb}")
+    for option, value in (("--max-files", max_files), ("--max-concurrent", max_concurrent)):
+        if value < 1:
+            raise ServeOptionError(f"{option} must be at least 1, got {value}")
     import uvicorn
 
     from mnist_pipeline.data_checks import mnist_test_digests
@@ -112,7 +170,16 @@ def serve(
         registry.resolve(model_version)  # a bad name fails here, in one line
     slot = ModelSlot(registry, model_version, poll_seconds)
     store = DataStore(settings.data_store_location(), forbidden=mnist_test_digests())
-    app = create_app(slot, store, int(max_body_mb * 1_000_000), feedback_token or None, data_event_every)
+    app = create_app(
+        slot,
+        store,
+        int(max_body_mb * 1_000_000),
+        feedback_token or None,
+        data_event_every,
+        max_files=max_files,
+        max_concurrent=max_concurrent,
+        allowed_hosts=allowed_host_names(host, allowed_hosts),
+    )
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
     return 0
 

@@ -1,0 +1,42 @@
+"""Corrections sent to the service, stored in the labeled-data store as examples."""
+
+import itertools
+import logging
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from mnist_pipeline.datastore import DataStore
+from mnist_pipeline.serving.decoding import Decoder
+from mnist_pipeline.serving.schemas import Stored
+
+logger = logging.getLogger("mnist_pipeline.serving")
+FEEDBACK_SOURCE = "feedback"
+
+
+class FeedbackRecorder:
+    """Corrections stored as examples; every `event_every` new ones send `mnist.data.arrived` (when a
+    Prefect API is configured), which a retrain deployment's trigger reacts to."""
+
+    def __init__(self, store: DataStore, decoder: Decoder, event_every: int = 100):
+        if event_every < 1:
+            raise ValueError(f"event_every must be at least 1, got {event_every}")
+        self.store, self.decoder, self.event_every = store, decoder, event_every
+        self._added = itertools.count(1)
+
+    async def record(self, image: tuple[str, bytes], label: int) -> Stored:
+        """Raises ServiceError for an unreadable image, ExampleRefused for one the store must not hold."""
+        digit = (await self.decoder.digits([image]))[0]
+        return await run_in_threadpool(self._store, digit, label)
+
+    def _store(self, digit: np.ndarray, label: int) -> Stored:
+        stored = self.store.add(digit, label, FEEDBACK_SOURCE)
+        examples = self.store.count()
+        if stored["outcome"] == "added" and next(self._added) % self.event_every == 0:
+            from mnist_pipeline.tasks import events  # imports Prefect: only when an event is due
+
+            events.emit_data_arrived(self.store.summary(), self.event_every, FEEDBACK_SOURCE)
+        logger.info(
+            "feedback: %s labeled %d (%s); %d examples", stored["sha256"][:12], label, stored["outcome"], examples
+        )
+        return Stored(**stored, label=label, examples=examples)
