@@ -1,5 +1,5 @@
-"""Atomic file replacement (a reader sees the old file or the new one, never half of one), and files stored
-under the digest of their content."""
+"""Atomic file replacement (a reader sees the old file or the new one, never half of one), files created only if
+absent, and files stored under the digest of their content."""
 
 import hashlib
 import json
@@ -47,6 +47,33 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def write_json(path: str | os.PathLike, value) -> Path:
     return write_bytes(path, json.dumps(value, indent=2, default=str).encode())
+
+
+def create_new(path: str | os.PathLike, data: bytes) -> bool:
+    """Write `data` at `path` unless a file is there: True if this call created it. Of writers racing for one name
+    (threads, processes, machines on one NFS export) exactly one wins, and none sees half a file: the data is
+    written and synced under a temporary name, then hard-linked into place (a link fails if the name exists), and
+    the folder is synced so that the new name survives a crash."""
+    path = Path(path)
+    with temporary_beside(path) as temporary:
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+    _sync_folder(path.parent)
+    return True
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class ChangedFileError(PipelineError):

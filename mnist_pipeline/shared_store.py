@@ -1,10 +1,12 @@
 """The shared store under MNIST_ARTIFACTS_URL: opening it (with one-line errors for bad settings), the one
-write every fsspec filesystem can make safely across machines (a whole object, created only if absent), and
-local copies of its files, fetched once and verified by digest.
+write every writer relies on (a whole object, created only if absent), and local copies of its files, fetched
+once and verified by digest.
 
-Object stores have no locks, no appends and no atomic renames, but S3 (PutObject with `If-None-Match: *`),
-GCS (`ifGenerationMatch=0`) and MinIO create an object only if absent, atomically: fsspec's
-`pipe_file(mode="create")`. On a local disk the same is a hard link, which fails if the name exists.
+Object stores have no locks, no appends and no atomic renames, but AWS S3 and MinIO (PutObject with
+`If-None-Match: *`) and GCS (`ifGenerationMatch=0`) create an object only if absent, in one step: s3fs's and
+gcsfs's `pipe_file(mode="create")`. On a local disk (or NFS) the same is a hard link, which fails if the name
+exists. Any other fsspec filesystem emulates `mode="create"` by looking first and writing after, which two writers
+at once can both pass: such a store is refused unless MNIST_STORE_SINGLE_WRITER says one process alone writes it.
 """
 
 import functools
@@ -12,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from fsspec.implementations.local import LocalFileSystem
 
 from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.files import file_sha256, replacing
+from mnist_pipeline.files import create_new, file_sha256, replacing
 
 RECORD_NAME = re.compile(r"\d{6,}\.json")
+SINGLE_WRITER_VARIABLE = "MNIST_STORE_SINGLE_WRITER"
+ATOMIC_CREATE_FILESYSTEMS = {"s3fs.core.S3FileSystem", "gcsfs.core.GCSFileSystem"}
 
 
 class SharedStoreError(PipelineError):
@@ -33,24 +36,29 @@ class SharedStoreError(PipelineError):
 
 def create_exclusive(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> bool:
     """Write a whole object at `path` unless one exists there: True if this call created it."""
-    if not isinstance(fs, LocalFileSystem):
-        try:
-            fs.pipe_file(path, data, mode="create")
-        except FileExistsError:
-            return False
-        return True
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+    if isinstance(fs, LocalFileSystem):
+        return create_new(path, data)
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-        os.link(temporary, path)
+        fs.pipe_file(path, data, mode="create")
     except FileExistsError:
         return False
-    finally:
-        os.unlink(temporary)
     return True
+
+
+def creates_atomically(fs: fsspec.AbstractFileSystem) -> bool:
+    """Whether `fs` creates an object only if absent in one step, so that of two writers at once one loses."""
+    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(fs).__mro__}
+    return isinstance(fs, LocalFileSystem) or bool(names & ATOMIC_CREATE_FILESYSTEMS)
+
+
+def single_writer() -> bool:
+    """$MNIST_STORE_SINGLE_WRITER: 1 when one process alone writes the store, which then needs no atomic create."""
+    value = os.environ.get(SINGLE_WRITER_VARIABLE, "").strip().lower()
+    if value not in ("", "0", "1", "false", "true", "no", "yes"):
+        raise SharedStoreError(
+            f"{SINGLE_WRITER_VARIABLE} {value[:20]!r}: not a yes or no; set it to 1 or 0, or unset it"
+        )
+    return value in ("1", "true", "yes")
 
 
 class NumberedRecords:
@@ -102,22 +110,49 @@ def _causes(error: BaseException):
 
 
 @functools.cache
-def _checked(url: str, setting: str) -> tuple[fsspec.AbstractFileSystem, str]:
+def _checked(url: str, setting: str, one_writer: bool) -> tuple[fsspec.AbstractFileSystem, str]:
     try:
         fs, path = fsspec.core.url_to_fs(url, use_listings_cache=False)  # other machines write there too
-        if not isinstance(fs, LocalFileSystem):
-            probe = f"{path.rstrip('/')}/.probes/{uuid.uuid4().hex}"
-            fs.pipe_file(probe, b"probe", mode="create")
-            fs.rm_file(probe)
-    except Exception as error:  # any failure to open or write the store is a setting to fix
+    except Exception as error:  # any failure to open the store is a setting to fix
         problem, fix = _problem(error)
         raise SharedStoreError(f"{setting} {url}: {problem}; {fix}") from None
+    if not (one_writer or creates_atomically(fs)):
+        raise SharedStoreError(
+            f"{setting} {url}: {type(fs).__name__} cannot create an object only if it is absent in one step, so two "
+            f"writers at once could both win; use s3://, gs:// or a local disk, or set {SINGLE_WRITER_VARIABLE}=1 "
+            "if one process alone writes to this store"
+        )
+    if not (isinstance(fs, LocalFileSystem) or _creates_once(fs, path, url, setting) or one_writer):
+        raise SharedStoreError(
+            f"{setting} {url}: the store overwrote an object that a create-only-if-absent write (If-None-Match: *) "
+            "should have kept, so two writers at once could both win; use a store that honours it (AWS S3, MinIO "
+            f"since 2024, GCS), or set {SINGLE_WRITER_VARIABLE}=1 if one process alone writes to this store"
+        )
     return fs, path.rstrip("/")
 
 
+def _creates_once(fs: fsspec.AbstractFileSystem, path: str, url: str, setting: str) -> bool:
+    """Writes a probe object and then, create-only-if-absent, another at its name, and removes it: whether the
+    second write was refused. A bad setting (no bucket, no credentials, no write permission) fails here."""
+    probe = f"{path.rstrip('/')}/.probes/{uuid.uuid4().hex}"
+    try:
+        fs.pipe_file(probe, b"probe", mode="create")
+        try:
+            fs.pipe_file(probe, b"again", mode="create")
+        except FileExistsError:
+            return True
+        finally:
+            fs.rm_file(probe)
+    except Exception as error:  # any failure to write the store is a setting to fix
+        problem, fix = _problem(error)
+        raise SharedStoreError(f"{setting} {url}: {problem}; {fix}") from None
+    return False
+
+
 def open_store(location: str | os.PathLike, setting: str = settings.ARTIFACTS_URL_VARIABLE):
-    """(filesystem, path) of `location`; a remote store is checked once per process by writing and removing a
-    probe object, so a bad setting fails before anything is written, naming `setting`, the URL and the problem."""
+    """(filesystem, path) of `location`; a remote store is checked once per process (its filesystem must create
+    atomically, and a probe object is written, created again, which must fail, and removed), so a bad setting
+    fails before anything is written, naming `setting`, the URL and the problem."""
     location = str(location)
     if not settings.is_remote(location):
         fs, path = fsspec.core.url_to_fs(location)
@@ -129,7 +164,7 @@ def open_store(location: str | os.PathLike, setting: str = settings.ARTIFACTS_UR
     except (ImportError, ValueError) as error:
         problem, fix = _problem(error)
         raise SharedStoreError(f"{setting} {checked}: {problem}; {fix}") from None
-    fs, path = _checked(checked, setting)
+    fs, path = _checked(checked, setting, single_writer())
     return fs, (path + location.removeprefix(checked)).rstrip("/")
 
 

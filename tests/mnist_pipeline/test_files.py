@@ -1,9 +1,11 @@
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import pytest
 
-from mnist_pipeline.files import ChangedFileError, replacing, store_by_digest, write_bytes
+from mnist_pipeline.files import ChangedFileError, create_new, replacing, store_by_digest, write_bytes
 
 
 def test_replacing_replaces_the_file_when_the_block_succeeds(tmp_path):
@@ -65,3 +67,24 @@ def test_a_write_that_fails_stores_nothing(tmp_path):
     with pytest.raises(OSError, match="No space"):
         store_by_digest(tmp_path, ".keras", fails)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_create_new_writes_once_and_never_replaces(tmp_path):
+    target = tmp_path / "records" / "000001.json"
+    assert create_new(target, b"first") is True
+    assert create_new(target, b"second") is False
+    assert target.read_bytes() == b"first"
+    assert [path.name for path in target.parent.iterdir()] == ["000001.json"], "no temporary left"
+
+
+def test_create_new_syncs_the_file_and_its_folder(tmp_path, monkeypatch):
+    synced = []
+    fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        synced.append("folder" if stat.S_ISDIR(os.fstat(descriptor).st_mode) else "file")
+        fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    create_new(tmp_path / "record.json", b"{}")
+    assert synced == ["file", "folder"]
