@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from prefect import flow
+from prefect.runtime import flow_run
 
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
@@ -32,25 +33,13 @@ def compare(
     output_dir: p.Folder = "",
 ) -> ComparisonSummary:
     output = Path(settings.run_dir("compare", output_dir))
+    shared = p.passed_on(cross_validate, flow_run.parameters)  # folds, epochs, ..., data_dir
     variants = {}
     for model, scaling, learning_rate in itertools.product(models, scalings, learning_rates or [None]):
         name = f"{model}-{scaling}-lr{TrainingConfig(model=model, learning_rate=learning_rate).learning_rate:g}"
         started = time.perf_counter()
-        summary = cross_validate(
-            model=model,
-            folds=folds,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            scaling=scaling,
-            limit=limit,
-            seed=seed,
-            workers=workers,
-            runner=runner,
-            dask_address=dask_address,
-            data_dir=data_dir,
-            output_dir=str(output / name),
-        )
+        variant = {"model": model, "scaling": scaling, "learning_rate": learning_rate, "output_dir": str(output / name)}
+        summary = cross_validate(**shared | variant)
         variants[name] = (summary, time.perf_counter() - started)
     comparison = tabulate_variants(variants, str(output))
     publish_comparison(comparison)

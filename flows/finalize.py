@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
-from mnist_pipeline.config import ENSEMBLE, TrainingConfig
+from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.data_checks import DataRejected
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.parallel import fold_workers
@@ -19,6 +19,7 @@ from mnist_pipeline.tasks.publishing import publish_data_validation, publish_fin
 from mnist_pipeline.tasks.registry import register_version
 from mnist_pipeline.tasks.runners import fold_task_runner
 from mnist_pipeline.tasks.training_slot import training_slot
+from mnist_pipeline.training_request import TrainingRequest
 
 
 class FinalizeSummary(BaseModel):
@@ -46,6 +47,7 @@ def finalize(
     output_dir: p.Folder = "",
 ) -> FinalizeSummary:
     save_shared_result_storage()
+    request = TrainingRequest.among(flow_run.parameters)  # all but the folders
     output = settings.run_dir("finalize", output_dir)
     raw = download_mnist(data_dir)
     train = prepare_split(raw, "train", limit, seed)
@@ -58,21 +60,12 @@ def finalize(
             raise DataRejected(validation.reason)
         train, lineage = add_examples(train, examples.train), examples.lineage()
     scaled = normalize_images(train.images, fit_scaling(train.images, scaling))
-    ensemble = model == ENSEMBLE
-    config = TrainingConfig(  # an ensemble's: each member's
-        model=member_model if ensemble else model,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-    )
-    if ensemble:
+    config = request.training_config()  # an ensemble's: each member's
+    if request.ensemble:
         trained = train_ensemble(scaled, train.labels, config, members, str(output), h5)
     else:
         trained = train_final_model(scaled, train.labels, config, str(output), h5)
-    parameters = {**flow_run.parameters, **config.model_dump(exclude={"model"})}  # epochs and rate as trained
-    if not ensemble:
-        parameters = {name: value for name, value in parameters.items() if name not in ("members", "member_model")}
+    parameters = {**request.record(), "data_dir": data_dir, "output_dir": output_dir}
     version = register_version(trained, raw, scaled.stats, parameters, lineage)
     publish_final_model(trained, version, train.images.shape[0], str(output))
     publish_registry()

@@ -6,7 +6,7 @@ takes each parameter's description from the flow's docstring, which `described` 
 
 import inspect
 from collections.abc import Callable
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from prefect.context import FlowRunContext
 from pydantic import AfterValidator, Field
@@ -117,6 +117,12 @@ def run_name(template: str) -> Callable[[], str]:
         return template.format_map({name: len(v) if isinstance(v, list) else v for name, v in values.items()})
 
     return name
+
+
+def passed_on(flow, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Those of a run's `parameters` that `flow` takes too: what a flow passes on to the flows it runs."""
+    names = inspect.signature(flow.fn).parameters
+    return {name: value for name, value in parameters.items() if name in names}
 
 
 # Form titles that the name alone would not make clear ("Data dir", "H5").

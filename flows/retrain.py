@@ -7,7 +7,6 @@ from prefect.runtime import flow_run
 
 from mnist_pipeline import settings
 from mnist_pipeline.approval import Approval, needs_person
-from mnist_pipeline.config import ENSEMBLE, TrainingConfig
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
@@ -27,6 +26,7 @@ from mnist_pipeline.tasks.registry import (
     request_approval,
     resolve_version,
 )
+from mnist_pipeline.training_request import TrainingRequest
 
 
 def users_accuracy(version: str, users: LabeledImages) -> float:
@@ -62,39 +62,18 @@ def retrain(
     check_approval_possible(approval)
     save_shared_result_storage()
     output = Path(settings.run_dir("retrain", output_dir, run_id=flow_run.get_id()))
-    training = {
-        "model": model,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "scaling": scaling,
-        "limit": limit,
-        "seed": seed,
-        "data_dir": data_dir,
-        "h5": h5,
-        "new_data": True,
-    }
-    ensemble = model == ENSEMBLE
-    if ensemble:
-        training |= {"members": members, "member_model": member_model}
+    request = TrainingRequest.among(flow_run.parameters, new_data=True)  # model, epochs, ..., member_model
     raw = download_mnist(data_dir)
     examples = read_store_examples()
-    config = TrainingConfig(  # as finalize records it: an ensemble's epochs and rate are its members'
-        model=member_model if ensemble else model,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        seed=seed,
-    )
     data = {"train_images": raw.train_images.sha256, "store_digest": examples.digest}
-    unchanged = champion_trained_alike({**training, **config.model_dump(exclude={"model"})}, data)
+    unchanged = champion_trained_alike(request, data)
     if unchanged and not force:
         reason = f"no new data since {unchanged}: its data and training parameters are these (force=true retrains)"
         get_run_logger().info(reason)
         return Promotion(
             version=None, promoted=False, reason=reason, previous_champion=unchanged, output_dir=str(output)
         )
-    trained = finalize(**training, output_dir=str(output / "finalize"))
+    trained = finalize(**request.model_dump(), data_dir=data_dir, output_dir=str(output / "finalize"))
     evaluation = evaluate(model_version=trained.version, data_dir=data_dir, output_dir=str(output / "evaluate"))
     stale_champion = champion_without_metrics_for(evaluation.test_data)
     if stale_champion:

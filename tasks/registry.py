@@ -18,6 +18,7 @@ from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import MnistArrays
 from mnist_pipeline.tasks.evaluation import TestEvaluation
 from mnist_pipeline.tasks.final_model import TrainedModel
+from mnist_pipeline.training_request import TrainingRequest
 
 
 class ModelVersion(BaseModel):
@@ -33,9 +34,6 @@ class Promotion(BaseModel):
     previous_champion: str | None
     output_dir: str
     users_digits: dict[str, float | int | None] | None = None  # examples, challenger and champion accuracy
-
-
-UNCOMPARED_PARAMETERS = ("output_dir", "data_dir")  # where a run reads and writes, not what it trains
 
 
 def git_revision() -> str:
@@ -129,20 +127,15 @@ def read_champion() -> str | None:
 
 
 @task(cache_policy=NO_CACHE)
-def champion_trained_alike(parameters: dict[str, Any], data: dict[str, str]) -> str | None:
-    """The champion, if it was trained with these parameters on this data (folders aside); else None."""
+def champion_trained_alike(request: TrainingRequest, data: dict[str, str]) -> str | None:
+    """The champion, if it was trained as `request` trains, on this data; else None."""
     registry = default_registry()
     champion = registry.champion()
     if champion is None:
         return None
     metadata = registry.metadata(champion)
-    same_parameters = all(
-        metadata["parameters"].get(name) == value
-        for name, value in parameters.items()
-        if name not in UNCOMPARED_PARAMETERS
-    )
     same_data = all(metadata["data"].get(name) == value for name, value in data.items())
-    return champion if same_parameters and same_data else None
+    return champion if same_data and request.same_as(metadata["parameters"]) else None
 
 
 class GateVerdict(BaseModel):

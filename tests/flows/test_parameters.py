@@ -1,3 +1,5 @@
+import inspect
+
 import pydantic
 import pytest
 
@@ -8,6 +10,7 @@ from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
 from mnist_pipeline.flows.predict import predict
 from mnist_pipeline.flows.retrain import retrain
+from mnist_pipeline.training_request import TrainingRequest
 
 FLOWS = (cross_validate, compare, finalize, evaluate, retrain, predict)
 
@@ -50,3 +53,21 @@ def test_the_form_shows_every_parameter_as_one_plain_titled_field(flow):
     for name, schema in flow.parameters.properties.items():
         assert "anyOf" not in schema and schema.get("default", "") is not None, (name, schema)
         assert schema["title"] == p.title(name) != name, (name, schema)
+
+
+def test_finalize_takes_the_whole_training_request_and_only_its_folders_besides():
+    assert set(inspect.signature(finalize.fn).parameters) == set(TrainingRequest.model_fields) | {
+        "data_dir",
+        "output_dir",
+    }
+
+
+def test_retrain_takes_the_training_request_but_new_data_which_it_always_trains_on():
+    assert set(TrainingRequest.model_fields) - set(inspect.signature(retrain.fn).parameters) == {"new_data"}
+
+
+@pytest.mark.parametrize("flow", [finalize, retrain], ids=lambda flow: flow.name)
+def test_a_flow_s_defaults_are_the_request_s_defaults(flow):
+    defaults = {name: parameter.default for name, parameter in inspect.signature(flow.fn).parameters.items()}
+    defaults = flow.validate_parameters(defaults)  # as a run sees them: 0 and "" are None
+    assert TrainingRequest.among(defaults, new_data=False) == TrainingRequest()
