@@ -3,28 +3,25 @@
 A task's cache key is built from small values only: the task's name, a digest of the source of the
 task's module and of every project module it imports (so editing any of them invalidates its
 results, and editing another module does not), the cache location and its parameters, where a handle counts by its digest and
-an index array by the digest of its bytes. The result record is JSON of a small pydantic model.
-Reading a record verifies the array and model files it names: a deleted or corrupted one makes the record
-unreadable, which Prefect treats as a cache miss, so the task runs again and rewrites it.
+an index array by the digest of its bytes. The result record is JSON of a small pydantic model, kept in a storage
+block that reads only records of this project's serializer (`result_records`). Reading a record verifies the array
+and model files it names: a deleted or corrupted one makes the record unreadable, which Prefect treats as a cache
+miss, so the task runs again and rewrites it.
 """
 
 import hashlib
-import importlib
 import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prefect.context import TaskRunContext
-from prefect.filesystems import RemoteFileSystem
-from prefect.serializers import JSONSerializer, Serializer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
-from mnist_pipeline.files import StoredFile
 from mnist_pipeline.shared_store import open_store
 from mnist_pipeline.source_digest import code_version
+from mnist_pipeline.tasks.result_records import TrustedLocalResults, TrustedRemoteResults, VerifiedHandlesSerializer
 
 
 def _small(value: Any) -> Any:
@@ -49,72 +46,42 @@ def array_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _handles(value: Any):
-    if isinstance(value, (ArrayHandle, StoredFile)):
-        yield value
-    elif isinstance(value, BaseModel):
-        for _, item in value:
-            yield from _handles(item)
-
-
-class VerifiedHandlesSerializer(Serializer):
-    """JSON of a pydantic model from this project; loading verifies every array and stored file it names.
-
-    Anything else (the exception of a failed run) is written as Prefect's JSON serializer does.
-    """
-
-    type: str = Field(default="mnist-verified-handles", frozen=True)
-
-    def dumps(self, obj: Any) -> bytes:
-        if not isinstance(obj, BaseModel):
-            return JSONSerializer().dumps(obj)
-        model = f"{type(obj).__module__}:{type(obj).__qualname__}"
-        return json.dumps({"model": model, "value": obj.model_dump(mode="json")}).encode()
-
-    def loads(self, blob: bytes) -> Any:
-        record = json.loads(blob)
-        if not (isinstance(record, dict) and "model" in record):
-            return JSONSerializer().loads(blob)
-        module, _, name = record["model"].partition(":")
-        if module.split(".")[0] not in ("mnist_pipeline",):
-            raise ValueError(f"refusing to load a cached result of type {record['model']}")
-        value = getattr(importlib.import_module(module), name).model_validate(record["value"])
-        for handle in _handles(value):
-            handle.verify()
-        return value
-
-
 def results_block_name(url: str) -> str:
     return f"mnist-results-{hashlib.sha256(url.encode()).hexdigest()[:16]}"
 
 
-def shared_result_storage() -> str | Path | None:
+def _results_block(url: str) -> type[TrustedLocalResults] | type[TrustedRemoteResults]:
+    return TrustedRemoteResults if settings.is_remote(url) else TrustedLocalResults
+
+
+def shared_result_storage() -> str | None:
     """Prefect's storage of the cached tasks' result records: `results/` under MNIST_ARTIFACTS_URL when it is set
-    (a fold finished on one machine is then Cached on every other), else None: Prefect's own local storage.
+    (a fold finished on one machine is then Cached on every other), else None: Prefect's own local storage, this
+    user's alone.
 
     A task takes a folder, or a block saved on the server: Prefect refuses an unsaved one, since the processes
-    and Dask workers that run the task load its storage from the server. So a remote URL is the name of a
-    `RemoteFileSystem` block, which `save_shared_result_storage` saves on whichever server the run uses (the
-    CLI's temporary one or a real one). Read when this module is imported: MNIST_ARTIFACTS_URL belongs in the
-    environment of every process (flow runs, workers)."""
+    and Dask workers that run the task load its storage from the server. So the shared results are the name of a
+    block that reads only this project's records (`result_records`), which `save_shared_result_storage` saves on
+    whichever server the run uses (the CLI's temporary one or a real one). Read when this module is imported:
+    MNIST_ARTIFACTS_URL belongs in the environment of every process (flow runs, workers)."""
     url = settings.results_url()
     if url is None:
         return None
-    return f"remote-file-system/{results_block_name(url)}" if settings.is_remote(url) else Path(url)
+    return f"{_results_block(url).get_block_type_slug()}/{results_block_name(url)}"
 
 
 def save_shared_result_storage() -> None:
     """Checks the shared store and saves its results block on the run's server, unless there already: the first
     step of every flow that runs cached tasks."""
     url = settings.results_url()
-    if url is None or not settings.is_remote(url):
+    if url is None:
         return
     open_store(settings.artifacts_url())  # a bad setting fails here in one line, before anything is written
-    name = results_block_name(url)
+    block, name = _results_block(url), results_block_name(url)
     try:
-        RemoteFileSystem.load(name)
+        block.load(name)
     except ValueError:  # not saved on this server yet
-        RemoteFileSystem(basepath=url).save(name, overwrite=True)
+        block(basepath=url).save(name, overwrite=True)
 
 
 CACHED_RESULTS = {
