@@ -24,7 +24,7 @@ SERVE_PORT ?= 8000
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install lock run test lint bench clean server deploy worker serve
+.PHONY: install lock run test lint bench clean server deploy worker serve audit
 
 install: $(INSTALLED)
 
@@ -42,6 +42,18 @@ $(INSTALLED): pyproject.toml uv.lock Makefile | $(UV)
 # After changing a dependency in pyproject.toml; `make lock UPGRADE=--upgrade` moves every package to its newest allowed release.
 lock: | $(UV)
 	$(UV) lock --python $(PYTHON) $(UPGRADE)
+
+# The locked packages (all extras) against published advisories, with pip-audit from PyPI run by uv. Its advisory
+# source is PyPI's JSON API; where this machine cannot reach it, the audit says so in one line and succeeds.
+PIP_AUDIT := pip-audit==2.10.1
+ADVISORY_PROBE := https://pypi.org/pypi/pip/24.0/json
+audit: | $(UV)
+	@if ! $(PYTHON) -c "import urllib.request; urllib.request.urlopen('$(ADVISORY_PROBE)', timeout=20)" 2>/dev/null; then \
+		echo "make audit: skipped: pip-audit's advisory source (PyPI's JSON API, $(ADVISORY_PROBE)) cannot be reached from this machine"; \
+	else \
+		$(UV) export --format requirements-txt --no-hashes --all-extras --no-emit-project --frozen --quiet -o .tools/audit-requirements.txt && \
+		$(UV) tool run --python $(PYTHON) $(PIP_AUDIT) --strict --no-deps --disable-pip --progress-spinner off -r .tools/audit-requirements.txt; \
+	fi
 
 # The study end to end: cross-validate the final model, then train it on all images, evaluate it on
 # the test set and register it (champion if at least as good as the current one).
