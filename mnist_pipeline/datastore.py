@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mnist_pipeline.data_checks import refuse_test_copy
+from mnist_pipeline.data_checks import NO_TEST_IMAGES, LeakageGuard, refuse_test_copy
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.images import SIDE
 from mnist_pipeline.shared_store import create_exclusive, open_store
@@ -54,9 +54,10 @@ def image_sha256(image: np.ndarray) -> str:
 
 
 class DataStore:
-    """`forbidden`: image digests that are refused (ExampleRefused), e.g. `data_checks.test_image_digests`."""
+    """`forbidden`: the test images whose copies and near-copies are refused (ExampleRefused), e.g.
+    `data_checks.mnist_test_digests()`."""
 
-    def __init__(self, location: str | os.PathLike, forbidden: frozenset[str] = frozenset()):
+    def __init__(self, location: str | os.PathLike, forbidden: LeakageGuard = NO_TEST_IMAGES):
         self.fs, self.root = open_store(location)
         self.forbidden = forbidden
 
@@ -67,7 +68,7 @@ class DataStore:
         """Store one example: `{"sha256", "outcome"}`, outcome added, duplicate or conflict."""
         label = check_label(label)
         sha256 = image_sha256(image)
-        refuse_test_copy(sha256, self.forbidden)
+        refuse_test_copy(image, sha256, self.forbidden)
         record = {
             "sha256": sha256,
             "label": label,

@@ -17,7 +17,7 @@ def digits() -> np.ndarray:
 
 
 @pytest.fixture(params=["local", "memory", "s3"])
-def store(request, tmp_path) -> DataStore:
+def store(request, tmp_path, monkeypatch) -> DataStore:
     """The same store on a local folder, on fsspec's in-memory filesystem (no links, no fcntl) and in an S3 bucket
     (moto's server: conditional PutObject)."""
     locations = {
@@ -25,6 +25,8 @@ def store(request, tmp_path) -> DataStore:
         "memory": lambda: f"memory://{tmp_path.name}",
         "s3": lambda: f"{request.getfixturevalue('s3_bucket')}/data",
     }
+    if request.param == "memory":  # no atomic create-if-absent: accepted only for a single writer
+        monkeypatch.setenv("MNIST_STORE_SINGLE_WRITER", "1")
     store = DataStore(locations[request.param]())
     yield store
     if request.param == "memory" and store.fs.exists(store.root):
