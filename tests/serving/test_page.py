@@ -1,14 +1,52 @@
-"""The drawing page in headless Chromium against a real `mnist-pipeline serve`."""
+"""The drawing page and the API docs in headless Chromium against one real `mnist-pipeline serve`."""
 
 import json
 import re
+import shutil
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.serving.conftest import encoded
+from tests.serving.conftest import Service, encoded
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def service(trained_registry, mnist_dir, tmp_path_factory):
+    """One service for the module's tests (a start costs seconds): only the page test writes to its store."""
+    folder = tmp_path_factory.mktemp("page")
+    shutil.copytree(trained_registry, folder / "artifacts" / "models")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_DATA_DIR", str(mnist_dir))
+        running = Service(folder / "artifacts", folder / "serve.log")
+    try:
+        running.wait_until_up()
+        yield running
+    finally:
+        running.stop()
+
+
+def watched(browser):
+    """A new page, with the URLs it requests and the Content-Security-Policy violations it reports."""
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.requested, page.violations = [], []
+    page.on("request", lambda request: page.requested.append(request.url))
+    page.on(
+        "console", lambda message: "Content Security Policy" in message.text and page.violations.append(message.text)
+    )
+    return page
+
+
+def assert_only_the_service_was_reached(page, service) -> None:
+    service_origin = urlsplit(service.url).netloc
+    elsewhere = [
+        url
+        for url in page.requested
+        if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != service_origin
+    ]
+    assert elsewhere == [] and page.violations == [], (elsewhere, page.violations)
 
 
 def stroke(page, box, points: list[tuple[float, float]]) -> None:
@@ -26,7 +64,7 @@ def probabilities_shown(page) -> list[float]:
 
 
 def test_draw_a_digit_see_the_prediction_and_send_a_correction(service, browser, subset, tmp_path):
-    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page = watched(browser)
     page.goto(service.url)
     canvas = page.locator("#canvas")
     box = canvas.bounding_box()
@@ -60,4 +98,21 @@ def test_draw_a_digit_see_the_prediction_and_send_a_correction(service, browser,
     expect(page.locator("#digit")).to_have_text(re.compile(r"^[0-9]$"))
     expect(page.locator("#status")).to_have_text("")
     page.screenshot(path=tmp_path / "page.png")
+    assert_only_the_service_was_reached(page, service)  # under its policy: no inline script, no CDN
+    page.close()
+
+
+def test_the_api_docs_render_offline_under_their_policy(service, browser, tmp_path):
+    page = watched(browser)
+    response = page.goto(f"{service.url}/docs")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    expect(page.locator(".opblock")).to_have_count(4)  # Swagger UI read the schema and listed every route
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert sorted(path.replace("\u200b", "") for path in paths) == ["/", "/feedback", "/healthz", "/predict"]
+    page.locator(".opblock-post", has_text="/feedback").locator(".opblock-summary").click()
+    body = page.locator(".opblock-body").first
+    expect(body).to_contain_text("no label, or a label that is not one digit 0-9")  # its errors and their shape
+    expect(body).to_contain_text('"error": "string"')
+    page.screenshot(path=tmp_path / "docs.png", full_page=True)
+    assert_only_the_service_was_reached(page, service)
     page.close()

@@ -15,8 +15,9 @@ from tests.serving.conftest import encoded, get_json
 pytestmark = pytest.mark.e2e
 
 
-def post(url: str, data: bytes, content_type: str = "application/octet-stream") -> tuple[int, object]:
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type}, method="POST")
+def post(url: str, data: bytes, content_type: str = "application/octet-stream", **headers: str) -> tuple[int, object]:
+    headers = {"Content-Type": content_type, **{name.replace("_", "-"): value for name, value in headers.items()}}
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -73,17 +74,20 @@ def test_real_digits_bad_input_and_feedback_over_http(service, subset):
         (post(f"{service.url}/predict", png[:300]), 400),
         (announce_body(service.url, 10_000_001), 413),
         (post(f"{service.url}/feedback?label=ten", png), 422),
+        (post(f"{service.url}/predict", *multipart(*((f"{i}.png", png) for i in range(33)))), 413),
+        (post(f"{service.url}/feedback?label=7", png, Origin="http://evil.example"), 403),
+        (post(f"{service.url}/feedback?label=7", png, Sec_Fetch_Site="cross-site"), 403),
+        (post(f"{service.url}/feedback?label=7", png, Host="rebound.example"), 400),
     ]
     for (status, answer), expected in bad:
         assert status == expected and list(answer) == ["error"]
         assert get_json(f"{service.url}/healthz")[0] == 200  # still answering
 
-    assert post(f"{service.url}/feedback?label=7", png)[1]["examples"] == 1
-    assert post(f"{service.url}/feedback", *multipart(("two.png", encoded(subset.test_images[1], "PNG")), label="2"))[
-        1
-    ]["outcome"] == ("added")
+    five, zero = (encoded(subset.train_images[index], "PNG") for index in (0, 1))  # not test images: storable
+    assert post(f"{service.url}/feedback?label=5", five)[1]["examples"] == 1
+    assert post(f"{service.url}/feedback", *multipart(("zero.png", zero), label="0"))[1]["outcome"] == "added"
     counted = json.loads(service.cli("data", "--json").stdout)
-    assert (counted["examples"], counted["by_source"], counted["by_label"]) == (2, {"feedback": 2}, {"2": 1, "7": 1})
+    assert (counted["examples"], counted["by_source"], counted["by_label"]) == (2, {"feedback": 2}, {"0": 1, "5": 1})
 
 
 def test_promotion_swaps_the_model_within_5_s_and_no_request_fails(service, subset):
