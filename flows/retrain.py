@@ -6,7 +6,7 @@ from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from mnist_pipeline import settings
-from mnist_pipeline.approval import Approval, needs_person
+from mnist_pipeline.approval import Approval, Decision, needs_person
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
@@ -87,19 +87,19 @@ def retrain(
             "challenger": users_accuracy(trained.version, users),
             "champion": users_accuracy(champion, users) if champion else None,
         }
-    decision = None
+    review = None
     verdict = gate_verdict(trained.version, tolerance, min_accuracy)
     if verdict.passes and needs_person(approval, verdict.accuracy, verdict.champion_accuracy, users_digits, tolerance):
         timeout = int(approval_timeout_hours * 3600)
         request_approval(trained.version, flow_run.get_id(), timeout)
         publish_approval_request(trained.version, verdict, users_digits)
-        decision = wait_for_decision(timeout)
-    promotion = judge_version(trained.version, tolerance, min_accuracy, str(output), users_digits, decision)
+        review = wait_for_decision(timeout)
+    promotion = judge_version(trained.version, tolerance, min_accuracy, str(output), users_digits, review)
     publish_promotion(promotion)
     publish_registry()
-    if decision and decision["decision"] == "none":
+    if review and review.decision is Decision.NONE:
         raise NoDecision(
-            f"{trained.version} rejected: {decision['reason']} (approval_timeout_hours={approval_timeout_hours:g}); "
+            f"{trained.version} rejected: {review.reason} (approval_timeout_hours={approval_timeout_hours:g}); "
             f"to serve it anyway: mnist-pipeline promote {trained.version} --reason ..."
         )
     return promotion

@@ -16,6 +16,7 @@ the champion is the one newest promotion record: two concurrent promotions are o
 visible (a local version folder is renamed into place whole; on a remote store the number is claimed, the files
 uploaded, the metadata created last), so a crash leaves no half version, at most a skipped number.
 Models on a remote store are fetched once into the local `fetched/` folder, verified by the digest in the metadata.
+What the registry stores, it does not decide: the gate (`gate.py`) and a person's review (`approval.py`) do.
 """
 
 import errno
@@ -28,12 +29,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 from mnist_pipeline import files, settings
-from mnist_pipeline.approval import no_decision
+from mnist_pipeline.approval import Review, expiry
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.gate import Gate, Status, Verdict
 from mnist_pipeline.shared_store import NumberedRecords, create_exclusive, fetch_verified, open_store
 
 VERSION_PATTERN = re.compile(r"v\d{4,}")
@@ -45,6 +48,26 @@ CHAMPION_RECORD_FIX = "remove that record (the promotion before it rules again) 
 
 class RegistryError(PipelineError):
     """A version that does not exist, or a registry without the version asked for."""
+
+
+class Judgement(NamedTuple):
+    """What `Registry.judge` decided: whether the version became champion, why, and the champion it was compared
+    with (the one it replaced, if promoted)."""
+
+    promoted: bool
+    reason: str
+    previous_champion: str | None
+
+
+class VersionRow(TypedDict):
+    """A version in `Registry.listing`, as `mnist-pipeline models --json` prints it."""
+
+    version: str
+    status: Status
+    test_accuracy: float | None
+    created_at: str | None
+    parameters: dict[str, Any]
+    data: dict[str, Any]
 
 
 class Registry:
@@ -193,85 +216,70 @@ class Registry:
     def promote(self, version: str, reason: str = "promoted by hand") -> str | None:
         """Make `version` the champion, a manual promotion or a rollback; returns the champion before."""
         self.metadata(version)
-        return self._switch(version, lambda champion: reason)[1]
+        return self._promote_if(version, lambda champion: Verdict(True, reason, champion, None, None)).champion
 
-    def _switch(self, version: str, decide: Callable[[str | None], str | None]) -> tuple[str | None, str | None]:
-        """Append a promotion of `version` if `decide(the champion now)` gives a reason (None: do not promote);
-        decided again against the new champion if another promotion got there first. The version's metadata
-        then keeps who promoted it, when, why and what it replaced. Returns (reason, the champion before)."""
+    def _promote_if(self, version: str, decide: Callable[[str | None], Verdict]) -> Verdict:
+        """Append a promotion of `version` if `decide(the champion now)` passes it; decided again against the new
+        champion if another promotion got there first. The version's metadata then keeps who promoted it, when,
+        why and what it replaced. Returns the last verdict."""
         while True:
             records, champion = self._champion_records()
-            reason = decide(champion)
-            if reason is None:
-                return None, champion
+            verdict = decide(champion)
+            if not verdict.passes:
+                return verdict
             record = {
                 "version": version,
                 "at": datetime.now(UTC).isoformat(),
                 "by": who(),
-                "reason": reason,
+                "reason": verdict.reason,
                 "previous_champion": champion,
             }
             if self._log("champion").append(record, records):
                 break
         del record["version"]
         self._change(
-            version, lambda metadata: {"status": "promoted", "promotions": [*metadata.get("promotions", []), record]}
+            version,
+            lambda metadata: {"status": Status.PROMOTED, "promotions": [*metadata.get("promotions", []), record]},
         )
-        return reason, champion
+        return verdict
 
-    def verdict(self, version: str, tolerance: float, min_accuracy: float = 0.0) -> tuple[bool, str, str | None]:
-        """(passes, reason, champion): whether `version`'s test accuracy is >= `min_accuracy` and >= the
-        champion's - `tolerance`. Reads only."""
-        return self._verdict_against(version, tolerance, min_accuracy, self.champion())
+    def test_accuracy(self, version: str) -> float | None:
+        """The version's MNIST test accuracy; None until it is evaluated."""
+        return (self.metadata(version).get("test_metrics") or {}).get("accuracy")
 
-    def _verdict_against(
-        self, version: str, tolerance: float, min_accuracy: float, champion: str | None
-    ) -> tuple[bool, str, str | None]:
-        accuracy = self.metadata(version)["test_metrics"]["accuracy"]
-        if accuracy < min_accuracy:
-            return (
-                False,
-                f"test accuracy {100 * accuracy:.3f}% < the floor min_accuracy {100 * min_accuracy:.3f}%",
-                champion,
-            )
-        if champion is None:
-            return True, "first version: no champion yet", None
-        champion_accuracy = self.metadata(champion)["test_metrics"]["accuracy"]
-        passes = accuracy >= champion_accuracy - tolerance
-        reason = (
-            f"test accuracy {100 * accuracy:.3f}% {'>=' if passes else '<'} champion {champion}'s "
-            f"{100 * champion_accuracy:.3f}% - tolerance {100 * tolerance:.3f} points"
-        )
-        return passes, reason, champion
+    def verdict(self, version: str, tolerance: float, min_accuracy: float = 0.0) -> Verdict:
+        """The gate's verdict on `version` against the champion now. Reads only."""
+        return self._verdict_against(version, Gate(tolerance, min_accuracy), self.champion())
+
+    def _verdict_against(self, version: str, gate: Gate, champion: str | None) -> Verdict:
+        accuracy = self.test_accuracy(version)
+        if accuracy is None:
+            raise RegistryError(f"model version {version} has no test metrics to judge; evaluate it first")
+        return gate.verdict(accuracy, champion, champion and self.test_accuracy(champion))
 
     def judge(
-        self, version: str, tolerance: float, min_accuracy: float = 0.0, approval: dict[str, Any] | None = None
-    ) -> tuple[bool, str, str | None]:
-        """Promote `version` if it passes `verdict` (and `approval`, a person's decision, says approve), else
-        mark it rejected; the approval goes into its metadata.
+        self, version: str, tolerance: float, min_accuracy: float = 0.0, review: Review | None = None
+    ) -> Judgement:
+        """Promote `version` if it passes the gate (and `review`, a decision on it, is an approval), else mark it
+        rejected; the review goes into its metadata.
 
         The promotion is a record appended after the champion it compared with; if another promotion got there
         first, `version` is judged again against the new champion, so concurrent retrains never both replace
-        the same champion and each decision is recorded. Returns (promoted, reason, the champion before).
+        the same champion and each decision is recorded.
         """
-        outcome: list = []
+        gate = Gate(tolerance, min_accuracy)
 
-        def decide(champion: str | None) -> str | None:
-            promoted, reason, _ = self._verdict_against(version, tolerance, min_accuracy, champion)
-            if approval is not None and promoted and approval["decision"] != "approve":
-                promoted = False
-                reason = f"{approval['decision']} by {approval['by']}: {approval['reason']} (the gate passed: {reason})"
-            outcome[:] = [promoted, reason, champion]
-            return reason if promoted else None
+        def decide(champion: str | None) -> Verdict:
+            verdict = self._verdict_against(version, gate, champion)
+            return verdict if review is None else review.applied_to(verdict)
 
-        self._switch(version, decide)
-        promoted, reason, champion = outcome
-        changes = {} if approval is None else {"approval": approval}
-        if not promoted:
-            changes.update(status="rejected", rejection_reason=reason)
+        verdict = self._promote_if(version, decide)
+        changes = {} if review is None else {"approval": review.record()}
+        if not verdict.passes:
+            changes.update(status=Status.REJECTED, rejection_reason=verdict.reason)
         if changes:
             self.update_metadata(version, **changes)
-        return promoted, reason, champion
+        return Judgement(verdict.passes, verdict.reason, verdict.champion)
 
     def resolve(self, spec: str) -> str:
         """`champion`, `latest` or a version name, as an existing version."""
@@ -293,42 +301,33 @@ class Registry:
         self.metadata(version)
         return version
 
-    def _current(self, version: str, now: datetime) -> tuple[dict[str, Any], bool]:
-        """The version's metadata, with an approval request that timed out before `now` recorded as rejected
-        with "no decision"; and whether it had timed out."""
-
-        def expiry(metadata: dict[str, Any]) -> dict[str, Any]:
-            request = metadata.get("approval_request") or {}
-            if metadata.get("status") != "awaiting approval" or datetime.fromisoformat(request["until"]) >= now:
-                return {}
-            approval = no_decision(datetime.fromisoformat(request["until"]))
-            return {"status": "rejected", "rejection_reason": approval["reason"], "approval": approval}
-
-        metadata = self.metadata(version)
-        if not expiry(metadata):
-            return metadata, False
-        return self._change(version, expiry), True
+    def _current(self, version: str, now: datetime) -> dict[str, Any]:
+        """The version's metadata, with an approval request that timed out before `now` recorded as rejected."""
+        return self._change(version, partial(expiry, now=now))
 
     def expire_approval_requests(self) -> list[str]:
         """Versions whose approval request timed out, now recorded as rejected with "no decision"."""
         now = datetime.now(UTC)
-        return [version for version in self.versions() if self._current(version, now)[1]]
+        expired = [version for version in self.versions() if expiry(self.metadata(version), now)]
+        for version in expired:
+            self._current(version, now)
+        return expired
 
-    def listing(self) -> list[dict[str, Any]]:
+    def listing(self) -> list[VersionRow]:
         """Every version's row, timed-out approval requests recorded first; the champion is read once."""
         now, champion = datetime.now(UTC), self.champion()
         rows = []
         for version in self.versions():
-            metadata, _ = self._current(version, now)
+            metadata = self._current(version, now)
             rows.append(
-                {
-                    "version": version,
-                    "status": status(version, metadata, champion),
-                    "test_accuracy": (metadata.get("test_metrics") or {}).get("accuracy"),
-                    "created_at": metadata.get("created_at"),
-                    "parameters": metadata.get("parameters", {}),
-                    "data": metadata.get("data", {}),
-                }
+                VersionRow(
+                    version=version,
+                    status=status(version, metadata, champion),
+                    test_accuracy=(metadata.get("test_metrics") or {}).get("accuracy"),
+                    created_at=metadata.get("created_at"),
+                    parameters=metadata.get("parameters", {}),
+                    data=metadata.get("data", {}),
+                )
             )
         return rows
 
@@ -343,11 +342,12 @@ def champion_version(record: Any, key: str) -> str:
     return version
 
 
-def status(version: str, metadata: dict[str, Any], champion: str | None) -> str:
+def status(version: str, metadata: dict[str, Any], champion: str | None) -> Status:
     """champion, archived (a former champion), or the status its metadata records (challenger by default)."""
     if version == champion:
-        return "champion"
-    return "archived" if metadata.get("status") == "promoted" else metadata.get("status", "challenger")
+        return Status.CHAMPION
+    recorded = Status(metadata.get("status", Status.CHALLENGER))
+    return Status.ARCHIVED if recorded is Status.PROMOTED else recorded
 
 
 def who() -> str:

@@ -16,7 +16,7 @@ from prefect.input import RunInput
 from prefect.runtime import deployment
 from prefect.settings import PREFECT_API_URL
 
-from mnist_pipeline.approval import Approval, no_decision
+from mnist_pipeline.approval import Approval, Decision, Review, no_decision
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.tasks.temporary_server import is_temporary_server
 
@@ -28,9 +28,8 @@ class ApprovalDecision(RunInput):
     reason: str
     reviewer: str = "a person in the Prefect UI"
 
-    def record(self) -> dict[str, str]:
-        """The decision as the version's metadata keeps it."""
-        return {"decision": "approve" if self.approve else "reject", "by": self.reviewer, "reason": self.reason}
+    def review(self) -> Review:
+        return Review(Decision.APPROVE if self.approve else Decision.REJECT, self.reviewer, self.reason)
 
 
 class NoDecision(PipelineError):
@@ -45,10 +44,10 @@ def check_approval_possible(approval: Approval) -> None:
         )
 
 
-def wait_for_decision(timeout_seconds: int) -> dict[str, str]:
-    """Suspend (a deployment run) or pause (any other run) until a person resumes the run with a decision;
-    the decision as the version's metadata keeps it. A paused run that nobody resumes in time goes on
-    with no decision; a suspended one has no process left by then (the registry records it when read)."""
+def wait_for_decision(timeout_seconds: int) -> Review:
+    """Suspend (a deployment run) or pause (any other run) until a person resumes the run with a decision.
+    A paused run that nobody resumes in time goes on with no decision; a suspended one has no process left by
+    then (the registry records it when read)."""
     try:
         if deployment.get_id():
             decision = suspend_flow_run(wait_for_input=ApprovalDecision, timeout=timeout_seconds, key="approval")
@@ -56,4 +55,4 @@ def wait_for_decision(timeout_seconds: int) -> dict[str, str]:
             decision = pause_flow_run(wait_for_input=ApprovalDecision, timeout=timeout_seconds, key="approval")
     except FlowPauseTimeout:
         return no_decision(datetime.now(UTC))
-    return decision.record()
+    return decision.review()

@@ -12,6 +12,8 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel
 
 import mnist_pipeline
+from mnist_pipeline.approval import Review
+from mnist_pipeline.gate import Status, Verdict
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.registry import default_registry
 from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
@@ -85,7 +87,7 @@ def register_version(
         "training_seconds": trained.seconds,
         "history": trained.history,
         "created_at": datetime.now(UTC).isoformat(),
-        "status": "challenger",
+        "status": Status.CHALLENGER,
     }
     registry = default_registry()
     with registry.staging() as staged:
@@ -138,26 +140,13 @@ def champion_trained_alike(request: TrainingRequest, data: dict[str, str]) -> st
     return champion if same_data and request.same_as(metadata["parameters"]) else None
 
 
-class GateVerdict(BaseModel):
-    passes: bool
-    reason: str
-    champion: str | None
-    accuracy: float
-    champion_accuracy: float | None
+GateVerdict = Verdict  # the name publishing knows it by
 
 
 @task(cache_policy=NO_CACHE)
-def gate_verdict(version: str, tolerance: float, min_accuracy: float) -> GateVerdict:
+def gate_verdict(version: str, tolerance: float, min_accuracy: float) -> Verdict:
     """Whether `version` passes the gate (floor and champion), before anyone approves it."""
-    registry = default_registry()
-    passes, reason, champion = registry.verdict(version, tolerance, min_accuracy)
-    return GateVerdict(
-        passes=passes,
-        reason=reason,
-        champion=champion,
-        accuracy=registry.metadata(version)["test_metrics"]["accuracy"],
-        champion_accuracy=champion and registry.metadata(champion)["test_metrics"]["accuracy"],
-    )
+    return default_registry().verdict(version, tolerance, min_accuracy)
 
 
 @task(cache_policy=NO_CACHE)
@@ -167,7 +156,7 @@ def request_approval(version: str, flow_run_id: str, timeout_seconds: int) -> No
     deadline = datetime.now(UTC).timestamp() + timeout_seconds
     default_registry().update_metadata(
         version,
-        status="awaiting approval",
+        status=Status.AWAITING_APPROVAL,
         approval_request={"flow_run_id": flow_run_id, "until": datetime.fromtimestamp(deadline, UTC).isoformat()},
     )
 
@@ -179,11 +168,12 @@ def judge_version(
     min_accuracy: float,
     output_dir: str,
     users_digits: dict[str, float | int | None] | None = None,
-    approval: dict[str, str] | None = None,
+    review: Review | None = None,
 ) -> Promotion:
-    """`version` becomes champion if its test accuracy >= min_accuracy and >= the champion's - tolerance;
-    else it is rejected. `users_digits` (both models' accuracy on the held-out new examples) is reported."""
-    promoted, reason, champion = default_registry().judge(version, tolerance, min_accuracy, approval)
+    """`version` becomes champion if its test accuracy >= min_accuracy and >= the champion's - tolerance (and
+    `review`, if it waited for one, approves it); else it is rejected. `users_digits` (both models' accuracy on
+    the held-out new examples) is reported."""
+    promoted, reason, champion = default_registry().judge(version, tolerance, min_accuracy, review)
     get_run_logger().info("%s %s: %s", version, "promoted to champion" if promoted else "rejected", reason)
     return Promotion(
         version=version,

@@ -4,7 +4,9 @@ import sys
 
 import pytest
 
-from mnist_pipeline.registry import MODEL_FILE, Registry, RegistryError
+from mnist_pipeline.approval import Decision, Review
+from mnist_pipeline.gate import Verdict
+from mnist_pipeline.registry import MODEL_FILE, Judgement, Registry, RegistryError
 
 
 def publish(registry: Registry, **metadata) -> str:
@@ -245,3 +247,26 @@ def test_a_registry_made_before_the_promotion_records_keeps_its_champion_until_t
     assert registry.promote(second, "a new champion") == first
     assert registry.champion() == second
     assert registry.metadata(second)["promotions"][0]["previous_champion"] == first
+
+
+def test_judge_records_a_review_and_a_rejection_overrides_a_passing_gate(tmp_path):
+    registry = Registry(tmp_path / "models")
+    for _ in range(2):
+        with registry.staging() as staged:
+            registry.publish(staged, {"test_metrics": {"accuracy": 0.99}})
+    approved = registry.judge("v0001", 0.001, review=Review(Decision.APPROVE, "ana", "fine"))
+    assert approved == Judgement(True, "first version: no champion yet", None)
+    assert registry.metadata("v0001")["approval"] == {"decision": "approve", "by": "ana", "reason": "fine"}
+    verdict = registry.verdict("v0002", tolerance=0.001)
+    assert verdict == Verdict(True, verdict.reason, "v0001", 0.99, 0.99) and ">= champion v0001's" in verdict.reason
+    rejected = registry.judge("v0002", 0.001, review=Review(Decision.REJECT, "ana", "too slow"))
+    assert rejected.promoted is False and rejected.reason.startswith("reject by ana: too slow (the gate passed")
+    assert registry.metadata("v0002")["status"] == "rejected" and registry.champion() == "v0001"
+
+
+def test_a_version_never_evaluated_is_not_judged(tmp_path):
+    registry = Registry(tmp_path / "models")
+    version = publish(registry)
+    with pytest.raises(RegistryError, match=f"{version} has no test metrics"):
+        registry.judge(version, tolerance=0.001)
+    assert registry.champion() is None and "status" not in registry.metadata(version)
