@@ -1,6 +1,7 @@
 """Result records planted in the shared store run nothing: a pickle, or JSON naming a function, is refused unread,
 and the task computes its result again and replaces the record."""
 
+import asyncio
 import json
 import pathlib
 import uuid
@@ -15,7 +16,12 @@ from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.files import StoredFile, store_by_digest
 from mnist_pipeline.tasks import caching
-from mnist_pipeline.tasks.result_records import ForeignRecordError, VerifiedHandlesSerializer, trusted_record
+from mnist_pipeline.tasks.result_records import (
+    ForeignRecordError,
+    TrustedLocalResults,
+    VerifiedHandlesSerializer,
+    trusted_record,
+)
 
 
 class TouchWhenUnpickled:
@@ -70,6 +76,19 @@ def test_a_record_naming_this_serializer_is_passed_on_as_checked():
     assert json.loads(trusted_record("results/key", record.encode())) == json.loads(record)
     with pytest.raises(ForeignRecordError):
         trusted_record("results/key", b"\x80\x04not json")
+
+
+def test_the_storage_blocks_check_what_they_read_whether_called_sync_or_async(tmp_path):
+    block = TrustedLocalResults(basepath=str(tmp_path))
+    (tmp_path / "ours").write_text(envelope({"type": "mnist-verified-handles"}, b"{}"))
+    (tmp_path / "planted").write_text(PLANTED["pickle"](tmp_path / "marker"))
+    assert json.loads(block.read_path("ours", _sync=True))["result"] == "{}"
+    assert json.loads(asyncio.run(block.aread_path("ours")))["result"] == "{}"
+    with pytest.raises(ForeignRecordError):
+        block.read_path("planted", _sync=True)
+    with pytest.raises(ForeignRecordError):
+        asyncio.run(block.aread_path("planted"))
+    assert not (tmp_path / "marker").exists()
 
 
 def test_plain_json_decodes_without_building_named_types(tmp_path):
