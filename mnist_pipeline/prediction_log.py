@@ -5,7 +5,9 @@ shared store for monitoring. `location` is the shared root (`settings.artifacts_
         ids (U32, uuid4 hex), times (float64 unix seconds), versions (U16, e.g. v0003),
         digits (uint8 N,28,28: the prepared digit, never the upload), probabilities (float32 N,10)
     prediction-labels/YYYY-MM-DD/<UTC %Y%m%dT%H%M%S%f>-<uuid hex8>.json   a JSON list of
-        {"prediction_id", "label": 0-9, "confirmed": bool (true: the user said the answer was right), "time"}
+        {"prediction_id", "label": 0-9, "confirmed": bool (true: the user said the answer was right), "time",
+         "predicted": the digit answered, "version": the model that answered (both null where the service no
+         longer knew the prediction: then the join is by prediction_id alone)}
 
 The name's time is the batch's first record's; the day folder is that time's UTC date. Each object is created
 whole and once (`shared_store.create_exclusive`) and never changed; a writer batches many records into one,
@@ -85,6 +87,8 @@ class LabelRecord(TypedDict):
     label: int
     confirmed: bool
     time: float
+    predicted: int | None
+    version: str | None
 
 
 def new_prediction_id() -> str:
@@ -159,15 +163,26 @@ def read_labels_checked(location: str | os.PathLike, since: float) -> tuple[dict
 
 
 def checked_label_record(record: dict) -> LabelRecord:
-    label = record["label"]
-    if not (isinstance(label, int) and 0 <= label <= 9 and isinstance(record["confirmed"], bool)):
-        raise ValueError(f"not a label record: {record!r}")
+    label, predicted, version = record["label"], record.get("predicted"), record.get("version")
+    if not (
+        is_digit(label)
+        and isinstance(record["confirmed"], bool)
+        and (predicted is None or is_digit(predicted))
+        and (version is None or isinstance(version, str))
+    ):
+        raise ValueError(f"not a label record: {str(record)[:200]}")
     return LabelRecord(
         prediction_id=str(record["prediction_id"]),
         label=label,
         confirmed=record["confirmed"],
         time=float(record["time"]),
+        predicted=predicted,
+        version=version,
     )
+
+
+def is_digit(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 9
 
 
 def objects_between(fs, folder: str, since: float, until: float | None, suffix: str) -> list[str]:
