@@ -73,6 +73,25 @@ def add_subcommands(subcommands) -> None:
         default=100,
         help="send the event mnist.data.arrived after this many new corrections (default: 100; needs PREFECT_API_URL)",
     )
+    serve.add_argument("--no-metrics", dest="metrics", action="store_false", help="serve no /metrics")
+    serve.add_argument(
+        "--no-prediction-log",
+        dest="prediction_log",
+        action="store_false",
+        help="keep no log of answers and of the labels users give them (predictions/ in the shared store)",
+    )
+    serve.add_argument(
+        "--log-sample", type=float, default=1.0, help="fraction of answers logged, 0-1 (default: 1.0: all)"
+    )
+    serve.add_argument(
+        "--log-retention-days",
+        type=float,
+        default=30.0,
+        help="logged answers and labels older than this are deleted (default: 30)",
+    )
+    serve.add_argument(
+        "--log-flush-seconds", type=float, default=5.0, help="the log is written at least this often (default: 5)"
+    )
 
     promote = subcommands.add_parser("promote", help="make a version the champion by hand (or roll back)")
     promote.add_argument("version", metavar="VERSION", help="vNNNN or latest")
@@ -136,6 +155,11 @@ def serve(
     poll_seconds: float,
     access_log: bool,
     data_event_every: int,
+    metrics: bool = True,
+    prediction_log: bool = True,
+    log_sample: float = 1.0,
+    log_retention_days: float = 30.0,
+    log_flush_seconds: float = 5.0,
 ) -> int:
     if feedback_token_file is not None:
         if feedback_token:
@@ -153,6 +177,11 @@ def serve(
         raise ServeOptionError(f"--data-event-every must be at least 1, got {data_event_every}")
     if max_body_mb <= 0:
         raise ServeOptionError(f"--max-body-mb must be positive, got {max_body_mb}")
+    if not 0 <= log_sample <= 1:
+        raise ServeOptionError(f"--log-sample must be from 0 to 1 (a fraction of the answers), got {log_sample}")
+    for option, number in (("--log-retention-days", log_retention_days), ("--log-flush-seconds", log_flush_seconds)):
+        if number <= 0:
+            raise ServeOptionError(f"{option} must be positive, got {number}")
     for option, value in (("--max-files", max_files), ("--max-concurrent", max_concurrent)):
         if value < 1:
             raise ServeOptionError(f"{option} must be at least 1, got {value}")
@@ -163,6 +192,7 @@ def serve(
     from mnist_pipeline.registry import default_registry
     from mnist_pipeline.serving.app import create_app
     from mnist_pipeline.serving.model_slot import ModelSlot
+    from mnist_pipeline.serving.prediction_logger import LogSettings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = default_registry()
@@ -179,6 +209,12 @@ def serve(
         max_files=max_files,
         max_concurrent=max_concurrent,
         allowed_hosts=allowed_host_names(host, allowed_hosts),
+        metrics=metrics,
+        prediction_log=LogSettings(
+            settings.artifacts_url(), log_sample, flush_seconds=log_flush_seconds, retention_days=log_retention_days
+        )
+        if prediction_log
+        else None,
     )
     uvicorn.run(app, host=host, port=port, access_log=access_log, log_level="info")
     return 0

@@ -1,5 +1,5 @@
 """The prediction service: `POST /predict`, `GET /healthz`, `GET /` (a page to draw a digit on),
-`POST /feedback` (a labeled correction into the labeled-data store) and `GET /docs` (the API)."""
+`POST /feedback` (a labeled correction into the labeled-data store), `GET /docs` (the API) and `GET /metrics`."""
 
 import logging
 from collections.abc import Sequence
@@ -12,13 +12,16 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
+from mnist_pipeline import settings
 from mnist_pipeline.data_checks import ExampleRefused
 from mnist_pipeline.datastore import DataStore
 from mnist_pipeline.serving.batcher import Batcher
 from mnist_pipeline.serving.decoding import DEFAULT_DECODERS, Decoder
 from mnist_pipeline.serving.docs import add_docs, mount_static
 from mnist_pipeline.serving.feedback import FeedbackRecorder
+from mnist_pipeline.serving.metrics import RequestMetrics, ServiceMetrics, add_metrics_route
 from mnist_pipeline.serving.model_slot import ModelSlot
+from mnist_pipeline.serving.prediction_logger import LogSettings, PredictionLog
 from mnist_pipeline.serving.predictions import Predictor
 from mnist_pipeline.serving.routes import pages, router
 from mnist_pipeline.serving.security import (
@@ -31,6 +34,7 @@ from mnist_pipeline.serving.security import (
 )
 from mnist_pipeline.serving.service import Service
 from mnist_pipeline.serving.uploads import DEFAULT_MAX_BODY, DEFAULT_MAX_FILES, ServiceError
+from mnist_pipeline.serving.verdict import VerdictReader
 
 logger = logging.getLogger("mnist_pipeline.serving")
 
@@ -49,23 +53,35 @@ def create_app(
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     decoders: int = DEFAULT_DECODERS,
     allowed_hosts: Sequence[str] = (ANY_HOST,),
+    metrics: bool = True,
+    prediction_log: LogSettings | None = None,
+    verdicts: VerdictReader | None = None,
 ) -> FastAPI:
     """`feedback_token`: when set, `/feedback` needs it (header `Authorization: Bearer TOKEN`).
     Every `data_event_every` new corrections send `mnist.data.arrived` (when a Prefect API is configured).
     At most `max_files` images a request, `max_concurrent` requests in flight (then 503), `decoders` images
     decoded at once; only requests whose Host names one of `allowed_hosts` are answered (`serve` passes
-    the loopback names and its --host; `*` is any)."""
-    batcher, decoder = Batcher(), Decoder(decoders)
+    the loopback names and its --host; `*` is any).
+    `metrics`: serve /metrics; `prediction_log`: where and how much of the answers to log (None: none);
+    `verdicts`: the monitor's last verdict for /metrics (default: `monitoring/` in the shared store)."""
+    counters = ServiceMetrics() if metrics else None
+    log = PredictionLog(prediction_log, counters.count_log if counters else lambda *_: None) if prediction_log else None
+    batcher = Batcher(observe_batch=counters.batch_size.observe if counters else None)
+    decoder = Decoder(decoders)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         await run_in_threadpool(slot.start)
         batcher.start()
         decoder.start()
+        if log is not None:
+            log.start()
         yield
         slot.stop()
         batcher.stop()
         decoder.stop()
+        if log is not None:
+            log.stop()  # writes what is queued
 
     middleware = [
         Middleware(InFlightLimit, limit=max_concurrent),
@@ -83,12 +99,19 @@ def create_app(
     )
     app.state.service = Service(
         slot=slot,
-        predictor=Predictor(decoder, batcher),
+        predictor=Predictor(decoder, batcher, counters, log),
         recorder=FeedbackRecorder(store, decoder, data_event_every),
         max_body=max_body,
         max_files=max_files,
         feedback_token=feedback_token,
+        metrics=counters,
+        log=log,
     )
+    if counters is not None:
+        counters.watch(slot, verdicts or VerdictReader(settings.shared_location("monitoring")))
+        add_metrics_route(app, counters)
+        # outermost, so that refusals are counted too
+        app.add_middleware(RequestMetrics, metrics=counters, paths=lambda: app.openapi()["paths"])
     app.include_router(pages)
     app.include_router(router)
     add_docs(app)

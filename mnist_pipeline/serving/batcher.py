@@ -8,6 +8,7 @@ the queue, so under load the batches grow by themselves and an idle service answ
 import asyncio
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,8 +19,9 @@ MAX_BATCH = 256
 
 
 class Batcher:
-    def __init__(self, max_batch: int = MAX_BATCH):
-        self.max_batch = max_batch
+    def __init__(self, max_batch: int = MAX_BATCH, observe_batch: Callable[[int], None] | None = None):
+        """`observe_batch(images)` learns the size of each batch (for /metrics)."""
+        self.max_batch, self.observe_batch = max_batch, observe_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -52,6 +54,8 @@ class Batcher:
                     break
                 pending.append(item)
                 size += len(item[1])
+            if self.observe_batch is not None:
+                self.observe_batch(size)
             for model in {id(item[0]): item[0] for item in pending}.values():
                 self._call(model, [item for item in pending if item[0] is model])
 

@@ -74,6 +74,7 @@ class ModelSlot:
         self._failed: tuple[tuple[str, int], str] | None = None  # (version and its file's stamp, why it failed)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        self.swaps = self.failed_loads = 0  # for /metrics
 
     def refresh(self) -> bool:
         """Load the version the spec names now if it is not the one serving (nor one that just failed).
@@ -98,6 +99,7 @@ class ModelSlot:
         try:
             loaded = self.loader(self.registry, version)
         except Exception as error:  # a damaged file, a model of another shape, missing metadata: keep serving
+            self.failed_loads += 1
             self._failed = (
                 attempt,
                 f"{version} could not be loaded: {str(error).splitlines()[0] if str(error) else error!r}",
@@ -105,6 +107,7 @@ class ModelSlot:
             self._report(self._failed[1])
             return True
         previous, self.current, self.problem, self._failed = self.current, loaded, None, None
+        self.swaps += previous is not None
         logger.info("serving %s (%s)%s", version, loaded.model, f", replacing {previous.version}" if previous else "")
         return True
 

@@ -9,6 +9,7 @@ class Prediction(BaseModel):
     digit: int = Field(ge=0, le=9, description="the most probable digit")
     probabilities: list[float] = Field(min_length=10, max_length=10, description="of each digit 0-9, rounded to 6")
     version: str = Field(description="the registry version that answered, e.g. v0003")
+    prediction_id: str = Field(description="this answer's id (32 hex digits): send it with feedback on the answer")
 
 
 class Health(BaseModel):
@@ -31,6 +32,7 @@ class Stored(BaseModel):
     outcome: Literal["added", "duplicate", "conflict"]
     label: int = Field(ge=0, le=9)
     examples: int = Field(description="examples in the store now")
+    prediction_id: str | None = Field(default=None, description="the answer this label was joined to, if one was named")
 
 
 class ErrorResponse(BaseModel):

@@ -1,10 +1,13 @@
-"""What the routes work with: the model slot, the predictor, the feedback recorder and the limits."""
+"""What the routes work with: the model slot, the predictor, the feedback recorder, the limits, the metrics
+and the prediction log."""
 
 import re
 from dataclasses import dataclass
 
 from mnist_pipeline.serving.feedback import FeedbackRecorder
+from mnist_pipeline.serving.metrics import ServiceMetrics
 from mnist_pipeline.serving.model_slot import ModelSlot
+from mnist_pipeline.serving.prediction_logger import PredictionLog
 from mnist_pipeline.serving.predictions import Predictor
 
 # An absolute POSIX path (not the tail of a URL nor of a relative path): group 1 is its last part.
@@ -20,6 +23,8 @@ class Service:
     max_body: int
     max_files: int
     feedback_token: str | None
+    metrics: ServiceMetrics | None = None
+    log: PredictionLog | None = None  # None: --no-prediction-log
 
     def problem(self) -> str | None:
         """The slot's problem in words that name no path on the server: the registry's root becomes
