@@ -22,6 +22,8 @@ SERVE_PORT ?= 8000
 
 # The end-to-end test drives Debian's Chromium through Playwright (which downloads no browser here).
 CHROMIUM := /usr/bin/chromium
+# ... and scrapes a real `serve` with Debian's Prometheus (the binary alone; the Debian service is not started).
+PROMETHEUS := /usr/bin/prometheus
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install lock run test lint bench clean server deploy worker serve audit
@@ -61,7 +63,7 @@ run: install
 	$(BIN)/mnist-pipeline cv --model deeper
 	$(BIN)/mnist-pipeline retrain --model deeper
 
-test: install lint $(CHROMIUM)
+test: install lint $(CHROMIUM) $(PROMETHEUS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -71,6 +73,10 @@ lint: install
 $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+$(PROMETHEUS):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
 
 # The UI asks PREFECT_UI_API_URL for its data: the address browsers reach the server at.
 server: export PREFECT_UI_API_URL ?= $(PREFECT_SERVER_URL)/api
