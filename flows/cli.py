@@ -43,6 +43,11 @@ FLOWS = {
         "finalize, evaluate, and promote if at least as good (flow retrain)",
     ),
     "predict": ("mnist_pipeline.flows.predict", "predict", "predict the digits in image files (flow predict)"),
+    "monitor": (
+        "mnist_pipeline.flows.monitor",
+        "monitor",
+        "judge the served model's recent predictions against its reference (flow monitor)",
+    ),
 }
 # What a flow imports in this process after it starts, imported up front instead: while the temporary server starts.
 IMPORTED_WHILE_THE_SERVER_STARTS = {
@@ -198,6 +203,14 @@ def show_predict(summary, as_json: bool) -> int:
     return 1 if any("error" in result for result in summary.predictions) else 0
 
 
+def show_monitor(summary, _) -> int:
+    print(f"{summary.version or 'no version'}: {summary.verdict}: {summary.reason}")
+    if summary.event:
+        print(f"sent the event {summary.event}")
+    print(f"Results: {summary.output_dir}")
+    return 0
+
+
 SHOW: dict[str, Callable[[Any, bool], int]] = {
     "cv": show_cv,
     "compare": show_compare,
@@ -205,6 +218,7 @@ SHOW: dict[str, Callable[[Any, bool], int]] = {
     "evaluate": show_evaluate,
     "retrain": show_retrain,
     "predict": show_predict,
+    "monitor": show_monitor,
 }
 
 

@@ -42,6 +42,7 @@ from mnist_pipeline.shared_store import NumberedRecords, create_exclusive, fetch
 VERSION_PATTERN = re.compile(r"v\d{4,}")
 MODEL_FILE = "model.keras"
 METADATA_FILE = "metadata.json"
+REFERENCE_FILE = "reference.npz"  # what the monitor compares served predictions with (monitoring/reference.py)
 LEGACY_CHAMPION_FILE = "champion.json"  # the pointer of registries made before the promotion records
 CHAMPION_RECORD_FIX = "remove that record (the promotion before it rules again) or restore it from a backup"
 
@@ -164,6 +165,20 @@ class Registry:
         if not created:
             raise RegistryError(f"{self.root}/{version}/{METADATA_FILE} exists although this run claimed {version}")
         return True
+
+    def reference(self, version: str) -> bytes | None:
+        """The version's monitoring reference as stored; None for a version registered before references."""
+        self.metadata(version)
+        try:
+            return self.fs.cat_file(self._key(version, REFERENCE_FILE))
+        except FileNotFoundError:
+            return None
+
+    def add_reference(self, version: str, data: bytes) -> bool:
+        """Store `data` as the reference of a version registered without one, unless another writer did first:
+        True if this call stored it. A reference made at registration is one of the version's files instead."""
+        self.metadata(version)
+        return create_exclusive(self.fs, self._key(version, REFERENCE_FILE), data)
 
     def metadata(self, version: str) -> dict[str, Any]:
         """The version's metadata with its changes applied in order."""

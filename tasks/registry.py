@@ -15,11 +15,12 @@ import mnist_pipeline
 from mnist_pipeline.approval import Review
 from mnist_pipeline.gate import Status, Verdict
 from mnist_pipeline.preprocessing import ScalingStats
-from mnist_pipeline.registry import default_registry
+from mnist_pipeline.registry import REFERENCE_FILE, default_registry
 from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import MnistArrays
 from mnist_pipeline.tasks.evaluation import TestEvaluation
 from mnist_pipeline.tasks.final_model import TrainedModel
+from mnist_pipeline.tasks.monitoring import model_reference
 from mnist_pipeline.training_request import TrainingRequest
 
 
@@ -72,8 +73,9 @@ def register_version(
     parameters: dict[str, Any],
     lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
-    """The trained model's files, with what evaluate and predict need to know, as the registry's next version;
-    `lineage`: the new examples it was trained on (`StoreExamples.lineage`)."""
+    """The trained model's files, with what evaluate and predict need to know and the monitor's reference (its
+    answers on the reference half of MNIST's test set), as the registry's next version; `lineage`: the new
+    examples it was trained on (`StoreExamples.lineage`)."""
     metadata = {
         "parameters": parameters,
         "data": {
@@ -93,6 +95,8 @@ def register_version(
     with registry.staging() as staged:
         for path in filter(None, (trained.model_path, trained.h5_path)):
             shutil.copyfile(path, staged / Path(path).name)
+        reference = model_reference(trained.model_path, scaling, raw.test_images.open(), raw.test_labels.open())
+        (staged / REFERENCE_FILE).write_bytes(reference.to_bytes())
         version = registry.publish(staged, metadata)
     get_run_logger().info("Registered %s as model version %s", parameters["model"], version)
     return _model_version(version)

@@ -76,7 +76,11 @@ def test_without_h5_only_the_keras_file_is_saved(prefect_server, artifacts_dir, 
     first = finalize(model="baseline", epochs=1, limit=200, data_dir=str(mnist_dir), output_dir=str(tmp_path / "1"))
     second = finalize(model="baseline", epochs=1, limit=200, data_dir=str(mnist_dir), output_dir=str(tmp_path / "2"))
     assert (first.version, second.version) == ("v0001", "v0002")
-    assert sorted(p.name for p in (artifacts_dir / "models" / "v0002").iterdir()) == ["metadata.json", "model.keras"]
+    assert sorted(p.name for p in (artifacts_dir / "models" / "v0002").iterdir()) == [
+        "metadata.json",
+        "model.keras",
+        "reference.npz",
+    ]
 
 
 def test_a_failure_while_saving_leaves_no_version(prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch):
