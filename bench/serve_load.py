@@ -9,16 +9,27 @@ the body a real MNIST test digit as a person sends it (dark on white, 140x140 PN
 digits in turn). The client is plain asyncio streams, so that it takes little of the CPU it shares
 with the service. Prints a markdown table: clients, requests, errors, predictions/s, p50/p99 ms, and
 with `--server-pid` the service's CPU time per request (less sensitive to other load on the machine).
+
+    MNIST_ARTIFACTS_DIR=/tmp/serve-bench .venv/bin/python bench/serve_load.py --compare-monitoring --rounds 2
+
+starts `serve` itself instead, on the registry of MNIST_ARTIFACTS_DIR, once per round with /metrics and the
+prediction log off (`--no-metrics --no-prediction-log`) and once with both on (the defaults), back to back,
+and measures each the same way: the cost of monitoring.
 """
 
 import argparse
 import asyncio
 import io
 import json
+import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -26,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from measure import conditions
 
 SUBSET = Path(__file__).parents[1] / "tests" / "data" / "mnist-first-1000"
+CLI = str(Path(sys.executable).parent / "mnist-pipeline")
+MONITORING = {"off": ["--no-metrics", "--no-prediction-log"], "on": []}
 
 
 def bodies(data_dir: Path, count: int = 100) -> list[bytes]:
@@ -100,6 +113,56 @@ async def run(url: str, clients: int, requests: int, images: list[bytes], server
     }
 
 
+@contextmanager
+def started_service(options: list[str]):
+    """`mnist-pipeline serve` with `options` on a free loopback port: (its URL, its pid), stopped on leaving."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [CLI, "serve", "--port", str(port), *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        yield url, process.pid
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=60)
+
+
+def row(label: str, result: dict, with_cpu: bool) -> str:
+    cpu = f"{result['server_cpu_ms']:.2f}" if with_cpu else ""
+    return (
+        f"| {label}{result['clients']} | {result['requests']:,} | {result['errors']} | {result['per_second']:,.0f} "
+        f"| {result['p50']:.1f} | {result['p99']:.1f} | {cpu} |"
+    )
+
+
+def compare_monitoring(arguments, images: list[bytes]) -> None:
+    print(f"Conditions at start: {conditions()}.\n")
+    print(
+        "| monitoring | clients | requests | errors | predictions/s | p50 (ms) | p99 (ms) | service CPU per request (ms) |\n"
+        "|---|---|---|---|---|---|---|---|"
+    )
+    for _ in range(arguments.rounds):
+        for setting, options in MONITORING.items():
+            with started_service(options) as (url, pid):
+                asyncio.run(run(url, 4, arguments.warmup, images))
+                for clients in map(int, arguments.clients.split(",")):
+                    result = asyncio.run(run(url, clients, arguments.requests, images, pid))
+                    print(row(f"{setting} | ", result, True), flush=True)
+    print(f"\nConditions at the end: {conditions()}.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -108,8 +171,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--data-dir", type=Path, default=SUBSET, help="MNIST folder for the test digits")
     parser.add_argument("--server-pid", type=int, help="the service's process: report its CPU time per request")
+    parser.add_argument(
+        "--compare-monitoring",
+        action="store_true",
+        help="start serve itself, with /metrics and the prediction log off and then on, and measure both",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --compare-monitoring: off/on pairs")
     arguments = parser.parse_args()
     images = bodies(arguments.data_dir)
+    if arguments.compare_monitoring:
+        return compare_monitoring(arguments, images)
     with urllib.request.urlopen(arguments.url + "/healthz", timeout=10) as response:
         health = json.loads(response.read())
     model = f"{health['version']} ({health['model']}, test accuracy {health['test_accuracy']})"
@@ -120,13 +191,8 @@ def main() -> None:
         "|---|---|---|---|---|---|---|"
     )
     for clients in map(int, arguments.clients.split(",")):
-        row = asyncio.run(run(arguments.url, clients, arguments.requests, images, arguments.server_pid))
-        cpu = f"{row['server_cpu_ms']:.2f}" if arguments.server_pid else ""
-        print(
-            f"| {row['clients']} | {row['requests']:,} | {row['errors']} | {row['per_second']:,.0f} "
-            f"| {row['p50']:.1f} | {row['p99']:.1f} | {cpu} |",
-            flush=True,
-        )
+        result = asyncio.run(run(arguments.url, clients, arguments.requests, images, arguments.server_pid))
+        print(row("", result, bool(arguments.server_pid)), flush=True)
 
 
 if __name__ == "__main__":
