@@ -14,7 +14,7 @@ from prefect.exceptions import PrefectHTTPStatusError
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-DEPLOYMENTS = {"cross-validate", "compare", "finalize", "evaluate", "retrain", "predict"}
+DEPLOYMENTS = {"cross-validate", "compare", "finalize", "evaluate", "retrain", "predict", "monitor"}
 QUICK = {"model": "baseline", "folds": 2, "epochs": 1, "limit": 600}
 
 
