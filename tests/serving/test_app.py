@@ -114,7 +114,7 @@ def test_feedback_refuses_a_copy_of_an_mnist_test_image_and_stores_nothing(artif
     with TestClient(create_app(slot, store)) as client:
         response = client.post("/feedback?label=3", content=copy.getvalue())
         assert response.status_code == 422 and "a copy of an MNIST test image" in response.json()["error"]
-        assert client.post("/feedback?label=7", content=encoded(subset.test_images[0], "PNG")).status_code == 200
+        assert client.post("/feedback?label=7", content=encoded(subset.train_images[0], "PNG")).status_code == 200
     assert store.count() == 1
 
 

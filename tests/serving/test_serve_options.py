@@ -23,7 +23,7 @@ def test_the_token_file_host_names_and_limits_reach_the_service(served, tmp_path
     token.write_text("s3cret-from-a-file\n")
     options = ["--host", "0.0.0.0", "--feedback-token-file", str(token), "--max-files", "2"]
     assert main(["serve", *options, "--allowed-hosts", "digits.example.org, 10.0.0.7"]) == 0
-    (app, uvicorn_options), digit = served[0], encoded(subset.test_images[0], "PNG")
+    (app, uvicorn_options), digit = served[0], encoded(subset.train_images[0], "PNG")  # not a test image
     assert uvicorn_options["host"] == "0.0.0.0"
     with TestClient(app, base_url="http://digits.example.org") as client:
         assert client.post("/feedback?label=7", content=digit).status_code == 401
