@@ -17,6 +17,7 @@ from prefect.client.schemas.filters import DeploymentFilter
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from mnist_pipeline import settings
+from tests.prefect_homes import prefect_home
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFECT = str(Path(sys.executable).parent / "prefect")
@@ -40,7 +41,7 @@ class PrefectStack:
             self.url = f"http://127.0.0.1:{probe.getsockname()[1]}"
         self.env = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")}
         self.env |= {
-            "PREFECT_HOME": str(directory / "prefect-home"),
+            "PREFECT_HOME": str(prefect_home(directory / "prefect-home")),
             "PREFECT_API_URL": f"{self.url}/api",
             "PREFECT_UI_API_URL": f"{self.url}/api",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

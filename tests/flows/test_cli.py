@@ -12,13 +12,14 @@ import pytest
 import mnist_pipeline.mnist
 from mnist_pipeline.flows.cli import FLOWS, kept_out, load_flow, main, option_name
 from mnist_pipeline.registry import Registry
+from tests.prefect_homes import prefect_home
 
 
 def cli(*arguments, tmp_path, timeout=240, settings=None):
     """Run `mnist-pipeline` in a fresh process with its own Prefect home and temporary server."""
     environment = {
         **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_HOME": str(prefect_home(tmp_path / "prefect")),
         "MNIST_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",  # a loaded machine takes longer than 20 s
         **(settings or {}),

@@ -10,6 +10,7 @@ from PIL import Image
 from mnist_pipeline.flows.predict import predict
 from mnist_pipeline.mnist import read_directory
 from tests.flows.conftest import flow_run_artifacts
+from tests.prefect_homes import prefect_home
 
 
 def user_renders(digit: np.ndarray, folder, name: str) -> list:
@@ -77,7 +78,11 @@ def test_cli_json_lists_every_file_and_fails_when_one_failed(registered_model, m
     summary, artifacts, _ = registered_model
     digit = tmp_path / "seven.png"
     Image.fromarray(255 - read_directory(mnist_dir).test_images[0]).resize((90, 90)).save(digit)
-    environment = {**os.environ, "MNIST_ARTIFACTS_DIR": str(artifacts), "PREFECT_HOME": str(tmp_path / "prefect")}
+    environment = {
+        **os.environ,
+        "MNIST_ARTIFACTS_DIR": str(artifacts),
+        "PREFECT_HOME": str(prefect_home(tmp_path / "prefect")),
+    }
     environment.pop("PREFECT_API_URL", None)
     result = subprocess.run(
         [

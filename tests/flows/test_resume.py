@@ -13,13 +13,14 @@ from mnist_pipeline.flows.cross_validate import cross_validate
 from mnist_pipeline.tasks.training import FoldsFailed
 from mnist_pipeline.training import TrainingDiverged
 from tests.flows.conftest import task_states
+from tests.prefect_homes import prefect_home
 
 
 def test_a_killed_run_resumes_with_its_finished_folds_cached(prefect_server, mnist_dir, tmp_path, monkeypatch):
     environment = {
         **os.environ,
         "MNIST_ARTIFACTS_DIR": str(tmp_path / "artifacts"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_HOME": str(prefect_home(tmp_path / "prefect")),
     }
     environment.pop("PREFECT_API_URL", None)
     command = [

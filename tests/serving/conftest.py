@@ -91,8 +91,9 @@ def encoded(digit: np.ndarray, image_format: str) -> bytes:
 
 
 def labeled_folder(folder: Path, rows: list[str]) -> Path:
-    """Four real test digits as PNG, a text file named .png, and labels.csv with `rows`."""
-    digits = read_directory(SUBSET).test_images
+    """Four real training digits as PNG (test digits are refused as leakage), a text file named .png, and
+    labels.csv with `rows`."""
+    digits = read_directory(SUBSET).train_images
     folder.mkdir()
     for index in range(4):
         (folder / f"{index}.png").write_bytes(encoded(digits[index], "PNG"))

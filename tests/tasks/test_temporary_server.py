@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from mnist_pipeline.tasks.temporary_server import TemporaryServer, launch_temporary_server
+from tests.prefect_homes import prefect_home
 
 ADOPT = """
 import os
@@ -39,8 +40,7 @@ else:
 def adopt_in_a_fresh_process(tmp_path, profile: dict[str, str]) -> list[str]:
     """What `ADOPT` prints with a Prefect home whose active profile holds `profile` (and no Prefect setting in
     the environment)."""
-    home = tmp_path / "prefect"
-    home.mkdir()
+    home = prefect_home(tmp_path / "prefect")
     lines = ['active = "test"', "[profiles.test]", *(f'{name} = "{value}"' for name, value in profile.items())]
     (home / "profiles.toml").write_text("\n".join(lines) + "\n")
     environment = {name: value for name, value in os.environ.items() if not name.startswith("PREFECT_")}
