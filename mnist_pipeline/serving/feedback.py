@@ -24,18 +24,19 @@ class FeedbackRecorder:
         self.store, self.decoder, self.event_every = store, decoder, event_every
         self._added = itertools.count(1)
 
-    async def record(self, image: tuple[str, bytes], label: int) -> Stored:
-        """Raises ServiceError for an unreadable image, ExampleRefused for one the store must not hold."""
-        digit = (await self.decoder.digits([image]))[0]
-        return await run_in_threadpool(self._store, digit, label)
+    async def record(self, image: tuple[str, bytes] | np.ndarray, label: int, source: str = FEEDBACK_SOURCE) -> Stored:
+        """`image` uploaded, or already prepared (a logged digit). Raises ServiceError for an unreadable image,
+        ExampleRefused for one the store must not hold."""
+        digit = image if isinstance(image, np.ndarray) else (await self.decoder.digits([image]))[0]
+        return await run_in_threadpool(self._store, digit, label, source)
 
-    def _store(self, digit: np.ndarray, label: int) -> Stored:
-        stored = self.store.add(digit, label, FEEDBACK_SOURCE)
+    def _store(self, digit: np.ndarray, label: int, source: str) -> Stored:
+        stored = self.store.add(digit, label, source)
         examples = self.store.count()
         if stored["outcome"] == "added" and next(self._added) % self.event_every == 0:
             from mnist_pipeline.tasks import events  # imports Prefect: only when an event is due
 
-            events.emit_data_arrived(self.store.summary(), self.event_every, FEEDBACK_SOURCE)
+            events.emit_data_arrived(self.store.summary(), self.event_every, source)
         logger.info(
             "feedback: %s labeled %d (%s); %d examples", stored["sha256"][:12], label, stored["outcome"], examples
         )

@@ -14,6 +14,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
 
 from mnist_pipeline.datastore import LabelError, check_label
+from mnist_pipeline.serving.answer_labels import (
+    ConfirmedQuery,
+    NamedAnswer,
+    PredictionIdQuery,
+    named_answer,
+    record_feedback,
+)
 from mnist_pipeline.serving.model_slot import LoadedModel
 from mnist_pipeline.serving.schemas import ErrorResponse, Health, Prediction, Stored, Unavailable
 from mnist_pipeline.serving.service import Service
@@ -107,6 +114,14 @@ async def feedback_label(
         raise ServiceError(422, str(error)) from None
 
 
+async def answer_of(
+    upload: Annotated[Upload, Depends(upload)],
+    prediction_id: PredictionIdQuery = None,
+    confirmed: ConfirmedQuery = False,
+) -> NamedAnswer:
+    return named_answer(upload, prediction_id, confirmed)
+
+
 @pages.get("/", response_class=HTMLResponse, summary="A page to draw a digit on and see its prediction")
 async def page() -> str:
     return PAGE
@@ -160,13 +175,19 @@ async def predict(
     dependencies=[Depends(feedback_token)],
     responses=errors(401, 403, 413, 422),
     openapi_extra=image_body(
-        "the image as the body with ?label=N, or the form fields `file` and `label`",
+        "the image as the body with ?label=N, or the form fields `file` and `label`; `prediction_id` (and "
+        "`confirmed`) join the label to an answer, whose image may then be left out if the service logged it",
         file={"type": "string", "format": "binary"},
         label={"type": "integer", "minimum": 0, "maximum": 9},
+        prediction_id={"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        confirmed={"type": "boolean"},
     ),
 )
 async def feedback(
-    service: ServiceDep, upload: Annotated[Upload, Depends(upload)], label: Annotated[int, Depends(feedback_label)]
+    service: ServiceDep,
+    upload: Annotated[Upload, Depends(upload)],
+    label: Annotated[int, Depends(feedback_label)],
+    answer: Annotated[NamedAnswer, Depends(answer_of)],
 ) -> Stored:
     """Stored in the labeled-data store that the next retrain learns from."""
-    return await service.recorder.record(upload.single(), label)
+    return await record_feedback(service, upload, label, answer)

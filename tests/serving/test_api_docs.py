@@ -29,6 +29,7 @@ def test_every_route_is_documented_with_its_answers_and_errors(schema):
         "/healthz": ["get"],
         "/predict": ["post"],
         "/feedback": ["post"],
+        "/metrics": ["get"],
     }
     predict, feedback, health = paths["/predict"]["post"], paths["/feedback"]["post"], paths["/healthz"]["get"]
     assert answer(predict, "200")["anyOf"][0] == {"$ref": "#/components/schemas/Prediction"}
@@ -39,12 +40,13 @@ def test_every_route_is_documented_with_its_answers_and_errors(schema):
         assert sorted(operation["responses"]) == sorted(["200", *statuses.split()])
         assert all(answer(operation, status) == ERROR for status in statuses.split())
     assert "text/html" in paths["/"]["get"]["responses"]["200"]["content"]
+    assert "text/plain" in paths["/metrics"]["get"]["responses"]["200"]["content"]
 
     components = schema["components"]["schemas"]
     assert components["ErrorResponse"]["required"] == ["error"]
     assert components["ErrorResponse"]["properties"]["error"]["type"] == "string"
-    assert set(components["Prediction"]["properties"]) == {"digit", "probabilities", "version"}
-    assert set(components["Stored"]["properties"]) == {"sha256", "outcome", "label", "examples"}
+    assert set(components["Prediction"]["properties"]) == {"digit", "probabilities", "version", "prediction_id"}
+    assert set(components["Stored"]["properties"]) == {"sha256", "outcome", "label", "examples", "prediction_id"}
     assert components["Stored"]["properties"]["outcome"]["enum"] == ["added", "duplicate", "conflict"]
 
 
@@ -58,7 +60,13 @@ def test_bodies_and_parameters_are_documented_although_the_service_streams_them(
     assert predict_form["properties"]["file"]["items"]["format"] == "binary"
     feedback_form = feedback["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert feedback_form["properties"]["label"] == {"type": "integer", "minimum": 0, "maximum": 9}
-    (label,) = feedback["parameters"]
+    label, prediction_id, confirmed = feedback["parameters"]
+    assert (prediction_id["name"], confirmed["name"], confirmed["schema"]["type"]) == (
+        "prediction_id",
+        "confirmed",
+        "boolean",
+    )
+    assert {"prediction_id", "confirmed"} <= set(feedback_form["properties"])
     assert (label["name"], label["in"], label["schema"]["anyOf"][0]) == (
         "label",
         "query",

@@ -3,14 +3,24 @@
 import json
 import re
 import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from playwright.sync_api import expect
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serving.conftest import Service, encoded
+from mnist_pipeline.prediction_log import read_labels, read_predictions
+from tests.serving.conftest import Service, encoded, free_port
 
 pytestmark = pytest.mark.e2e
+PROMETHEUS = "/usr/bin/prometheus"  # Debian's package: `make test` installs it
+PROMETHEUS_CONFIG = Path(__file__).parents[2] / "deploy" / "prometheus.yml"
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +30,7 @@ def service(trained_registry, mnist_dir, tmp_path_factory):
     shutil.copytree(trained_registry, folder / "artifacts" / "models")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MNIST_DATA_DIR", str(mnist_dir))
-        running = Service(folder / "artifacts", folder / "serve.log")
+        running = Service(folder / "artifacts", folder / "serve.log", "--log-flush-seconds", "0.2")
     try:
         running.wait_until_up()
         yield running
@@ -57,6 +67,14 @@ def stroke(page, box, points: list[tuple[float, float]]) -> None:
     for px, py in points[1:]:
         page.mouse.move(x + px * box["width"], y + py * box["height"], steps=12)
     page.mouse.up()
+
+
+def logged_labels(service, count: int, timeout: float = 20) -> dict:
+    """The labels the service logged, once `count` are written (the log is flushed every 0.2 s here)."""
+    deadline = time.monotonic() + timeout
+    while len(labels := read_labels(service.env["MNIST_ARTIFACTS_DIR"], 0)) < count and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return labels
 
 
 def probabilities_shown(page) -> list[float]:
@@ -97,6 +115,18 @@ def test_draw_a_digit_see_the_prediction_and_send_a_correction(service, browser,
     page.locator("#file").set_input_files(upload)
     expect(page.locator("#digit")).to_have_text(re.compile(r"^[0-9]$"))
     expect(page.locator("#status")).to_have_text("")
+    uploaded = int(page.locator("#digit").inner_text())
+    page.get_by_role("button", name="✓ right").click()
+    expect(page.locator("#status")).to_contain_text(f"confirmed as {uploaded}")
+    expect(page.get_by_role("button", name="✓ right")).to_be_disabled()  # one label per answer
+    summary = json.loads(service.cli("data", "--json").stdout)
+    assert summary["by_source"] == {"feedback": 1, "confirmed": 1}
+    labels = logged_labels(service, count=2)
+    assert sorted((record["label"], record["confirmed"]) for record in labels.values()) == sorted(
+        [(correction, False), (uploaded, True)]
+    )
+    logged, _ = read_predictions(service.env["MNIST_ARTIFACTS_DIR"], 0)
+    assert set(labels) <= set(logged.ids)  # each label joins a logged answer
     page.screenshot(path=tmp_path / "page.png")
     assert_only_the_service_was_reached(page, service)  # under its policy: no inline script, no CDN
     page.close()
@@ -106,9 +136,10 @@ def test_the_api_docs_render_offline_under_their_policy(service, browser, tmp_pa
     page = watched(browser)
     response = page.goto(f"{service.url}/docs")
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
-    expect(page.locator(".opblock")).to_have_count(4)  # Swagger UI read the schema and listed every route
+    expect(page.locator(".opblock")).to_have_count(5)  # Swagger UI read the schema and listed every route
     paths = page.locator(".opblock-summary-path").all_inner_texts()
-    assert sorted(path.replace("\u200b", "") for path in paths) == ["/", "/feedback", "/healthz", "/predict"]
+    routes = ["/", "/feedback", "/healthz", "/metrics", "/predict"]
+    assert sorted(path.replace("\u200b", "") for path in paths) == routes
     page.locator(".opblock-post", has_text="/feedback").locator(".opblock-summary").click()
     body = page.locator(".opblock-body").first
     expect(body).to_contain_text("no label, or a label that is not one digit 0-9")  # its errors and their shape
@@ -116,3 +147,51 @@ def test_the_api_docs_render_offline_under_their_policy(service, browser, tmp_pa
     page.screenshot(path=tmp_path / "docs.png", full_page=True)
     assert_only_the_service_was_reached(page, service)
     page.close()
+
+
+def test_a_real_prometheus_scrapes_the_prediction_count(service, subset, tmp_path):
+    """Debian's Prometheus with the repository's deploy/prometheus.yml, its target and interval the test's own."""
+    for index in range(7):
+        request = urllib.request.Request(f"{service.url}/predict", data=encoded(subset.test_images[index], "PNG"))
+        urllib.request.urlopen(request, timeout=10).close()
+    with urllib.request.urlopen(f"{service.url}/metrics", timeout=10) as response:
+        served = sum(
+            sample.value
+            for family in text_string_to_metric_families(response.read().decode())
+            for sample in family.samples
+            if sample.name == "mnist_predictions_total"
+        )
+    assert served >= 7
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    config["global"]["scrape_interval"] = "1s"
+    config["scrape_configs"][0]["static_configs"] = [{"targets": [urlsplit(service.url).netloc]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    address = f"127.0.0.1:{free_port()}"
+    with open(tmp_path / "prometheus.log", "wb") as log:
+        prometheus = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address={address}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        query = urllib.parse.urlencode({"query": 'sum(mnist_predictions_total{job="mnist-serve"})'})
+        deadline, found = time.monotonic() + 60, None
+        while found != served and time.monotonic() < deadline:
+            assert prometheus.poll() is None, (tmp_path / "prometheus.log").read_text()
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://{address}/api/v1/query?{query}", timeout=5) as response:
+                    result = json.loads(response.read())["data"]["result"]
+            except OSError:
+                continue  # not listening yet
+            found = float(result[0]["value"][1]) if result else None
+        assert found == served, (tmp_path / "prometheus.log").read_text()[-2000:]
+    finally:
+        prometheus.terminate()
+        prometheus.wait(timeout=30)

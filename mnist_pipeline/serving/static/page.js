@@ -4,7 +4,9 @@ const context = canvas.getContext("2d");
 const bars = document.getElementById("bars");
 const statusLine = document.getElementById("status");
 const correction = document.getElementById("send-correction");
+const confirmation = document.getElementById("confirm");
 let image = null;  // the last image sent for prediction: what a correction labels
+let shown = null;  // the answer shown: its prediction_id joins the label to it
 
 for (let digit = 0; digit < 10; digit++) {
   bars.insertAdjacentHTML("beforeend",
@@ -37,13 +39,15 @@ function show(answer) {
     row.classList.toggle("best", digit === answer.digit);
   });
   document.getElementById("label").value = answer.digit;
-  correction.disabled = false;
+  shown = answer;
+  correction.disabled = confirmation.disabled = false;
 }
 
 let latest = 0;  // answers to earlier strokes that arrive late are dropped
 async function predict(blob) {
   const request = ++latest;
   image = blob;
+  correction.disabled = confirmation.disabled = true;  // until this image's answer (and its id) is shown
   document.body.dataset.state = "predicting";
   say("predicting...");
   const response = await fetch("predict", { method: "POST", body: blob });
@@ -53,12 +57,13 @@ async function predict(blob) {
   document.body.dataset.state = "ready";
 }
 
-async function sendCorrection() {
-  const label = document.getElementById("label").value;
+// The image goes too: the service may not have logged the answer's digit (sampling, logging off, a restart).
+async function sendFeedback(label, confirmed) {
   const headers = {};
   const token = document.getElementById("token").value;
   if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(`feedback?label=${label}`, { method: "POST", body: image, headers });
+  const query = new URLSearchParams({ label, prediction_id: shown.prediction_id, confirmed });
+  const response = await fetch(`feedback?${query}`, { method: "POST", body: image, headers });
   if (response.status === 401) {
     document.getElementById("token-row").hidden = false;
     say("This service needs a feedback token: enter it and send again.", true);
@@ -66,7 +71,9 @@ async function sendCorrection() {
   }
   if (!response.ok) { say(await errorOf(response), true); return; }
   const stored = await response.json();
-  say(`Thank you: stored as ${stored.label} (${stored.outcome}); the store holds ${stored.examples} examples.`);
+  const what = confirmed ? "confirmed" : "stored";
+  say(`Thank you: ${what} as ${stored.label} (${stored.outcome}); the store holds ${stored.examples} examples.`);
+  correction.disabled = confirmation.disabled = true;  // one label per answer
 }
 
 let drawing = false;
@@ -98,7 +105,7 @@ canvas.addEventListener("pointerup", endStroke);
 canvas.addEventListener("pointercancel", endStroke);
 document.getElementById("clear").addEventListener("click", () => {
   clearCanvas();
-  correction.disabled = true;
+  correction.disabled = confirmation.disabled = true;
   document.getElementById("digit").textContent = "";
 });
 document.getElementById("file").addEventListener("change", async (event) => {
@@ -113,4 +120,5 @@ document.getElementById("file").addEventListener("change", async (event) => {
   } catch { /* not an image the browser can show: the service says what is wrong with it */ }
   predict(file);
 });
-correction.addEventListener("click", sendCorrection);
+correction.addEventListener("click", () => sendFeedback(document.getElementById("label").value, false));
+confirmation.addEventListener("click", () => sendFeedback(String(shown.digit), true));
