@@ -116,3 +116,11 @@ def test_metrics_can_be_left_out(artifacts):
     slot = ModelSlot(Registry(artifacts / "models"), poll_seconds=3600)
     with TestClient(create_app(slot, DataStore(settings.data_store_location()), metrics=False)) as client:
         assert client.get("/metrics").status_code == 404
+
+
+def test_the_verdict_is_read_at_most_every_few_seconds(tmp_path):
+    reader = VerdictReader(tmp_path, every_seconds=3600)
+    assert reader.latest() is None
+    (tmp_path / "last-verdict.json").write_text(json.dumps({"verdict": "ok", "time": 1.5e9, "tests": {}}))
+    assert reader.latest() is None  # not read again within the hour
+    assert VerdictReader(tmp_path, every_seconds=3600).latest().time == 1.5e9
