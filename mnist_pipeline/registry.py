@@ -2,6 +2,7 @@
 
 models/
   v0001/model.keras, metadata.json (and final_model.h5 when asked): a version exists once its metadata.json does
+  v0001/reference.npz             what the monitor compares served predictions with (made at registration, or later)
   v0001/changes/000001.json, ...  later changes of its metadata (test metrics, status, approval), in order
   champion/000001.json, ...       every promotion: {version, previous_champion, at, by, reason}; the newest rules
   claims/v0001                    (remote stores) the version number taken by a publication
