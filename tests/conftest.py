@@ -1,11 +1,14 @@
 import hashlib
 import http.server
 import os
+import shutil
 import threading
 import uuid
 from pathlib import Path
 
 import pytest
+
+from tests.prefect_homes import migrated_database
 
 # The CLI tests' processes start Prefect's temporary server, which a loaded machine starts in over its default 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
@@ -50,13 +53,22 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     """One temporary Prefect server (SQLite) shared by the session's tests, with result records kept
-    in a folder of this session: a record from an earlier session must not make a task Cached."""
+    in a folder of this session: a record from an earlier session must not make a task Cached. Its database starts
+    as a copy of the session's migrated one: the harness names its database file in a folder of its own
+    `mkdtemp`, which is handed that copy."""
+    import prefect.testing.utilities
     from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
+
+    def folder_with_a_migrated_database() -> str:
+        folder = tmp_path_factory.mktemp("prefect-test-harness")
+        shutil.copyfile(migrated_database(), folder / "prefect-test.db")
+        return str(folder)
 
     storage = tmp_path_factory.mktemp("prefect-results")
     with pytest.MonkeyPatch.context() as patch, temporary_settings({PREFECT_LOCAL_STORAGE_PATH: storage}):
         patch.setenv("PREFECT_LOCAL_STORAGE_PATH", str(storage))
+        patch.setattr(prefect.testing.utilities, "mkdtemp", folder_with_a_migrated_database)
         with prefect_test_harness(server_startup_timeout=90):
             yield
 
