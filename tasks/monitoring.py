@@ -15,6 +15,7 @@ from prefect.events import emit_event
 
 from mnist_pipeline import files, prediction_log, preprocessing, reports, settings
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.monitoring.labels import labeled_answers
 from mnist_pipeline.monitoring.reference import Reference, ReferenceError, build_reference, in_reference_half
 from mnist_pipeline.monitoring.verdict import Report, Thresholds, Verdict, Window, judge
 from mnist_pipeline.preprocessing import ScalingStats
@@ -70,21 +71,11 @@ def read_window(version: str | None, window_minutes: float) -> WindowRead:
     records, damaged_labels = prediction_log.read_labels_checked(root, since)
     batch = batch.where(batch.versions == version)
     answered_by_id = dict(zip(batch.ids.tolist(), batch.probabilities.argmax(axis=1).tolist()))
-    joined = [
-        (record["predicted"] if record["predicted"] is not None else answered_by_id[record["prediction_id"]], record)
-        for record in records.values()
-        if record["version"] == version or (record["version"] is None and record["prediction_id"] in answered_by_id)
-    ]
+    joined = labeled_answers(version or "", answered_by_id, records.values())
     for name in damaged + damaged_labels:
         get_run_logger().warning("skipped a damaged prediction log object: %s", name)
-    window = Window(
-        batch.digits,
-        batch.probabilities,
-        np.array([answered for answered, _ in joined], dtype=int),
-        np.array([record["label"] for _, record in joined], dtype=int),
-    )
-    label_times = np.array([record["time"] for _, record in joined], dtype=float)
-    return WindowRead(window, batch.times, label_times, since, until, damaged + damaged_labels)
+    window = Window(batch.digits, batch.probabilities, joined.answered, joined.labels)
+    return WindowRead(window, batch.times, joined.times, since, until, damaged + damaged_labels)
 
 
 @task(cache_policy=NO_CACHE)
