@@ -16,6 +16,7 @@ from prefect.events import emit_event
 from mnist_pipeline import files, prediction_log, preprocessing, reports, settings
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.monitoring.labels import labeled_answers
+from mnist_pipeline.monitoring.markdown import report_lines
 from mnist_pipeline.monitoring.reference import Reference, ReferenceError, build_reference, in_reference_half
 from mnist_pipeline.monitoring.verdict import Report, Thresholds, Verdict, Window, judge
 from mnist_pipeline.preprocessing import ScalingStats
@@ -155,32 +156,8 @@ def publish_monitoring(
     for name, png in drawn.items():
         files.write_bytes(output / name, png)
     images = [reports.markdown_image(png, name.removesuffix(".png").replace("_", " ")) for name, png in drawn.items()]
-    text = "\n\n".join([*report_lines(report, version, read), *images])
+    text = "\n\n".join([*report_lines(report, version, read.damaged), *images])
     create_markdown_artifact(text, key="monitoring", description=f"{version}: {report.verdict}")
-
-
-def report_lines(report: Report, version: str | None, read: WindowRead) -> list[str]:
-    lines = [f"# Monitoring {version or '(no version)'}: **{report.verdict}**", report.reason]
-    if report.live_accuracy is not None:
-        low, high = report.interval
-        lines.append(
-            f"Live accuracy {report.live_accuracy:.4f} (95% Wilson interval {low:.4f}-{high:.4f}) on "
-            f"{report.labels} labels of {report.predictions} predictions (coverage "
-            f"{report.labels / max(report.predictions, 1):.1%}); reference {report.reference_accuracy:.4f}"
-        )
-    if report.tests:
-        rows = [
-            f"| {name} | {test.statistic:.4g} | {test.p_value:.3g} | {test.threshold:.3g} | "
-            f"{'**alarm**' if test.alarm else 'ok'} | {test.detail} |"
-            for name, test in report.tests.items()
-        ]
-        lines.append(
-            "| test | statistic | p-value | threshold | result | detail |\n|---|---|---|---|---|---|\n"
-            + "\n".join(rows)
-        )
-    if read.damaged:
-        lines.append("Skipped damaged log objects: " + ", ".join(f"`{name}`" for name in read.damaged))
-    return lines
 
 
 @task(cache_policy=NO_CACHE)
