@@ -45,7 +45,7 @@ def test_an_ensemble_trains_its_members_in_processes_and_is_one_file_that_averag
     assert metadata["parameters"]["model"] == "ensemble" and metadata["parameters"]["members"] == 2
     assert metadata["parameters"]["member_model"] == "baseline" and metadata["test_metrics"]["accuracy"] > 0.1
     files = sorted(path.name for path in registry.path("v0001").iterdir())
-    assert files == ["changes", "metadata.json", "model.keras"]  # changes/: its test metrics, its promotion
+    assert files == ["changes", "metadata.json", "model.keras", "reference.npz"]  # changes/: test metrics, promotion
 
     workers = member_logs(artifacts_dir)
     assert sorted(workers) == [1, 2]
