@@ -73,6 +73,18 @@ def add_subcommands(subcommands) -> None:
         default=100,
         help="send the event mnist.data.arrived after this many new corrections (default: 100; needs PREFECT_API_URL)",
     )
+    serve.add_argument(
+        "--feedback-rate-per-minute",
+        type=float,
+        default=30,
+        help="most corrections one client (address) may send a minute; past it 429 with Retry-After (default: 30)",
+    )
+    serve.add_argument(
+        "--feedback-daily-quota",
+        type=int,
+        default=500,
+        help="most corrections one client may send a UTC day (default: 500)",
+    )
     serve.add_argument("--no-metrics", dest="metrics", action="store_false", help="serve no /metrics")
     serve.add_argument(
         "--no-prediction-log",
@@ -160,6 +172,8 @@ def serve(
     log_sample: float = 1.0,
     log_retention_days: float = 30.0,
     log_flush_seconds: float = 5.0,
+    feedback_rate_per_minute: float = 30,
+    feedback_daily_quota: int = 500,
 ) -> int:
     if feedback_token_file is not None:
         if feedback_token:
@@ -182,7 +196,10 @@ def serve(
     for option, number in (("--log-retention-days", log_retention_days), ("--log-flush-seconds", log_flush_seconds)):
         if number <= 0:
             raise ServeOptionError(f"{option} must be positive, got {number}")
-    for option, value in (("--max-files", max_files), ("--max-concurrent", max_concurrent)):
+    if feedback_rate_per_minute <= 0:
+        raise ServeOptionError(f"--feedback-rate-per-minute must be positive, got {feedback_rate_per_minute:g}")
+    counts = (("--max-files", max_files), ("--max-concurrent", max_concurrent))
+    for option, value in (*counts, ("--feedback-daily-quota", feedback_daily_quota)):
         if value < 1:
             raise ServeOptionError(f"{option} must be at least 1, got {value}")
     import uvicorn
@@ -193,6 +210,7 @@ def serve(
     from mnist_pipeline.serving.app import create_app
     from mnist_pipeline.serving.model_slot import ModelSlot
     from mnist_pipeline.serving.prediction_logger import LogSettings
+    from mnist_pipeline.serving.quota import FeedbackQuota
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = default_registry()
@@ -209,6 +227,7 @@ def serve(
         max_files=max_files,
         max_concurrent=max_concurrent,
         allowed_hosts=allowed_host_names(host, allowed_hosts),
+        feedback_quota=FeedbackQuota(feedback_rate_per_minute, feedback_daily_quota),
         metrics=metrics,
         prediction_log=LogSettings(
             settings.artifacts_url(), log_sample, flush_seconds=log_flush_seconds, retention_days=log_retention_days

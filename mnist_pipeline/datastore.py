@@ -1,6 +1,6 @@
 """The labeled-data store: new training examples (corrections from the service, imported folders).
 
-    <store>/examples/<sha256>/<label>.json   {"sha256", "label", "source", "added_at", "image"}
+    <store>/examples/<sha256>/<label>.json   {"sha256", "label", "source", "added_at", "image", "client"}
 
 One object per (image, label), named by the SHA-256 of the prepared 28x28 uint8 image (its 784 bytes,
 row by row) and created exclusively: a concurrent writer of the same example finds it there, so the
@@ -8,7 +8,8 @@ same image with the same label is stored once, and nothing is ever appended to o
 image under two labels is two objects in one folder: a conflict, left out of the examples until a
 person removes the wrong one. Built on fsspec's create-if-absent (`pipe_file(mode="create")`, atomic
 on object stores), so the store can move to a bucket; on a local disk the object is written under a
-temporary name and hard-linked into place, which is atomic and fails if the name exists.
+temporary name and hard-linked into place, which is atomic and fails if the name exists. `client` is who sent
+a correction to the service (its address); imports and records older than the field have none ("unknown").
 """
 
 import base64
@@ -29,6 +30,7 @@ from mnist_pipeline.shared_store import create_exclusive, open_store
 
 EXAMPLE_NAME = re.compile(r"(?:.*/)?examples/([0-9a-f]{64})/([0-9])\.json")
 Outcome = Literal["added", "duplicate", "conflict"]
+UNKNOWN_CLIENT = "unknown"
 
 
 class LabelError(PipelineError):
@@ -64,8 +66,9 @@ class DataStore:
     def path(self, sha256: str, label: int) -> str:
         return f"{self.root}/examples/{sha256}/{label}.json"
 
-    def add(self, image: np.ndarray, label: int, source: str) -> dict[str, Any]:
-        """Store one example: `{"sha256", "outcome"}`, outcome added, duplicate or conflict."""
+    def add(self, image: np.ndarray, label: int, source: str, client: str | None = None) -> dict[str, Any]:
+        """Store one example (sent by `client`, if known): `{"sha256", "outcome"}`, outcome added, duplicate or
+        conflict."""
         label = check_label(label)
         sha256 = image_sha256(image)
         refuse_test_copy(image, sha256, self.forbidden)
@@ -75,6 +78,7 @@ class DataStore:
             "source": source,
             "added_at": datetime.now(UTC).isoformat(),
             "image": base64.b64encode(np.ascontiguousarray(image).tobytes()).decode(),
+            **({"client": client} if client else {}),
         }
         created = create_exclusive(self.fs, self.path(sha256, label), json.dumps(record).encode())
         labels = self.labels_of(sha256)
@@ -125,12 +129,14 @@ class DataStore:
         entries = self.entries()
         examples = [(sha256, labels[0]) for sha256, labels in entries.items() if len(labels) == 1]
         records, tampered = self._read()
-        sources = Counter(record["source"] for record in records if len(entries[record["sha256"]]) == 1)
+        accepted = [record for record in records if len(entries[record["sha256"]]) == 1]
+        sources = Counter(record["source"] for record in accepted)
         return {
             "store": self.fs.unstrip_protocol(self.root),
             "examples": len(examples),
             "by_label": {str(label): count for label, count in sorted(Counter(label for _, label in examples).items())},
             "by_source": dict(sorted(sources.items())),
+            "by_client": dict(sorted(Counter(map(client_of, accepted)).items())),
             "conflicts": [
                 {"sha256": sha256, "labels": labels} for sha256, labels in entries.items() if len(labels) > 1
             ],
@@ -141,6 +147,10 @@ class DataStore:
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The examples (conflicts left out) as uint8 images (N, 28, 28) and labels (N,), by image digest;
         TamperedExample if an object does not hold what its name says (nothing is trained on a changed store)."""
+        return images_and_labels(self.examples())
+
+    def examples(self) -> list[dict[str, Any]]:
+        """The records of the examples (conflicts left out), by image digest; TamperedExample as `arrays`."""
         entries = self.entries()
         records, tampered = self._read()
         if tampered:
@@ -149,12 +159,21 @@ class DataStore:
                 f"{self.fs.unstrip_protocol(tampered[0])}{more}: the content is not the image and label its name "
                 "says (changed or damaged after it was stored); remove it from the store, or restore it"
             )
-        records = [record for record in records if len(entries[record["sha256"]]) == 1]
-        images = [np.frombuffer(base64.b64decode(record["image"]), np.uint8).reshape(SIDE, SIDE) for record in records]
-        return (
-            np.stack(images) if images else np.zeros((0, SIDE, SIDE), np.uint8),
-            np.array([record["label"] for record in records], np.uint8),
-        )
+        return [record for record in records if len(entries[record["sha256"]]) == 1]
+
+
+def images_and_labels(records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Records as uint8 images (N, 28, 28) and labels (N,), in their order."""
+    images = [np.frombuffer(base64.b64decode(record["image"]), np.uint8).reshape(SIDE, SIDE) for record in records]
+    return (
+        np.stack(images) if images else np.zeros((0, SIDE, SIDE), np.uint8),
+        np.array([record["label"] for record in records], np.uint8),
+    )
+
+
+def client_of(record: dict[str, Any]) -> str:
+    """Who sent the example; UNKNOWN_CLIENT for imports and records stored before clients were recorded."""
+    return record.get("client") or UNKNOWN_CLIENT
 
 
 def record_named(content: bytes, sha256: str, label: int) -> dict[str, Any] | None:

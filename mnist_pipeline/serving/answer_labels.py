@@ -62,10 +62,10 @@ def example_image(service: Service, upload: Upload, label: int, named: NamedAnsw
     return upload.single()
 
 
-async def record_feedback(service: Service, upload: Upload, label: int, named: NamedAnswer) -> Stored:
+async def record_feedback(service: Service, upload: Upload, label: int, client: str, named: NamedAnswer) -> Stored:
     image = example_image(service, upload, label, named)
     source = CONFIRMED_SOURCE if named.confirmed else FEEDBACK_SOURCE
-    stored = await service.recorder.record(image, label, source)
+    stored = await service.recorder.record(image, label, client, source)
     if named.prediction_id is not None and service.log is not None:
         service.log.label(named.prediction_id, label, named.confirmed)
     if service.metrics is not None:

@@ -23,6 +23,7 @@ from mnist_pipeline.serving.metrics import RequestMetrics, ServiceMetrics, add_m
 from mnist_pipeline.serving.model_slot import ModelSlot
 from mnist_pipeline.serving.prediction_logger import LogSettings, PredictionLog
 from mnist_pipeline.serving.predictions import Predictor
+from mnist_pipeline.serving.quota import FeedbackQuota
 from mnist_pipeline.serving.routes import pages, router
 from mnist_pipeline.serving.security import (
     ANY_HOST,
@@ -53,6 +54,7 @@ def create_app(
     max_concurrent: int = DEFAULT_MAX_CONCURRENT,
     decoders: int = DEFAULT_DECODERS,
     allowed_hosts: Sequence[str] = (ANY_HOST,),
+    feedback_quota: FeedbackQuota | None = None,
     metrics: bool = True,
     prediction_log: LogSettings | None = None,
     verdicts: VerdictReader | None = None,
@@ -61,7 +63,8 @@ def create_app(
     Every `data_event_every` new corrections send `mnist.data.arrived` (when a Prefect API is configured).
     At most `max_files` images a request, `max_concurrent` requests in flight (then 503), `decoders` images
     decoded at once; only requests whose Host names one of `allowed_hosts` are answered (`serve` passes
-    the loopback names and its --host; `*` is any).
+    the loopback names and its --host; `*` is any). `feedback_quota`: each client's feedback rate and daily quota
+    (its defaults when None).
     `metrics`: serve /metrics; `prediction_log`: where and how much of the answers to log (None: none);
     `verdicts`: the monitor's last verdict for /metrics (default: `monitoring/` in the shared store)."""
     counters = ServiceMetrics() if metrics else None
@@ -100,7 +103,7 @@ def create_app(
     app.state.service = Service(
         slot=slot,
         predictor=Predictor(decoder, batcher, counters, log),
-        recorder=FeedbackRecorder(store, decoder, data_event_every),
+        recorder=FeedbackRecorder(store, decoder, data_event_every, feedback_quota),
         max_body=max_body,
         max_files=max_files,
         feedback_token=feedback_token,

@@ -8,7 +8,7 @@ import secrets
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BeforeValidator
@@ -22,6 +22,7 @@ from mnist_pipeline.serving.answer_labels import (
     record_feedback,
 )
 from mnist_pipeline.serving.model_slot import LoadedModel
+from mnist_pipeline.serving.quota import QuotaExceeded, client_identity
 from mnist_pipeline.serving.schemas import ErrorResponse, Health, Prediction, Stored, Unavailable
 from mnist_pipeline.serving.service import Service
 from mnist_pipeline.serving.uploads import DEFAULT_MAX_FILES, ServiceError, Upload, read_upload
@@ -34,6 +35,8 @@ ERRORS = {
     403: "a write sent by another web page (its Origin or Sec-Fetch-Site)",
     413: "a body over serve --max-body-mb, or more files than serve --max-files",
     422: "no label, or a label that is not one digit 0-9, or an image the store must not hold",
+    429: "this client sent more feedback than serve --feedback-rate-per-minute or --feedback-daily-quota allow "
+    "(with a Retry-After header)",
     503: "no model loaded yet, or too many requests in flight (then with a Retry-After header)",
 }
 
@@ -87,6 +90,16 @@ async def feedback_token(
     given = credentials.credentials if credentials else ""
     if not secrets.compare_digest(given.encode(), service.feedback_token.encode()):
         raise ServiceError(401, "feedback needs the service's token: header Authorization: Bearer TOKEN")
+
+
+async def feedback_client(request: Request, service: ServiceDep) -> str:
+    """Who sent the correction, counted against its quota before the body is read."""
+    client = client_identity(request.client.host if request.client else None)
+    try:
+        service.recorder.quota.take(client)
+    except QuotaExceeded as error:
+        raise HTTPException(429, str(error), headers={"Retry-After": str(error.retry_after)}) from None
+    return client
 
 
 def checked_label(value: object) -> int:
@@ -173,7 +186,7 @@ async def predict(
     "/feedback",
     summary="A correction: an image and its right label",
     dependencies=[Depends(feedback_token)],
-    responses=errors(401, 403, 413, 422),
+    responses=errors(401, 403, 413, 422, 429),
     openapi_extra=image_body(
         "the image as the body with ?label=N, or the form fields `file` and `label`; `prediction_id` (and "
         "`confirmed`) join the label to an answer, whose image may then be left out if the service logged it",
@@ -185,9 +198,10 @@ async def predict(
 )
 async def feedback(
     service: ServiceDep,
+    client: Annotated[str, Depends(feedback_client)],
     upload: Annotated[Upload, Depends(upload)],
     label: Annotated[int, Depends(feedback_label)],
     answer: Annotated[NamedAnswer, Depends(answer_of)],
 ) -> Stored:
-    """Stored in the labeled-data store that the next retrain learns from."""
-    return await record_feedback(service, upload, label, answer)
+    """Stored in the labeled-data store that the next retrain learns from, with the client that sent it."""
+    return await record_feedback(service, upload, label, client, answer)

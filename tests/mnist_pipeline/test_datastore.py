@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from mnist_pipeline.datastore import DataStore, LabelError, TamperedExample, check_label, image_sha256
+from mnist_pipeline.datastore import DataStore, LabelError, TamperedExample, check_label, client_of, image_sha256
 from mnist_pipeline.mnist import read_directory
 from tests.serving.conftest import SUBSET
 
@@ -165,3 +165,22 @@ def test_unreadable_json_is_tampered_too(tmp_path, digits):
     store.fs.pipe_file(path, b"{half a rec")
     with pytest.raises(TamperedExample, match="the content is not the image and label its name says"):
         store.arrays()
+
+
+def test_each_example_records_its_client_and_a_record_without_one_reads_as_unknown(tmp_path, digits):
+    store = DataStore(tmp_path / "data")
+    store.add(digits[0], 7, "feedback", client="10.0.0.7")
+    store.add(digits[0], 7, "feedback", client="10.0.0.8")  # a duplicate keeps the first sender
+    store.add(digits[1], 3, "import:scans")
+    old = {"sha256": image_sha256(digits[2]), "label": 4, "source": "feedback", "added_at": "2026-01-01T00:00:00+00:00"}
+    old["image"] = base64.b64encode(digits[2].tobytes()).decode()  # stored before clients were recorded
+    (tmp_path / "data" / "examples" / old["sha256"]).mkdir(parents=True)
+    (tmp_path / "data" / "examples" / old["sha256"] / "4.json").write_text(json.dumps(old))
+    clients = {record["sha256"]: client_of(record) for record in store.examples()}
+    assert clients == {
+        image_sha256(digits[0]): "10.0.0.7",
+        image_sha256(digits[1]): "unknown",
+        old["sha256"]: "unknown",
+    }
+    assert store.summary()["by_client"] == {"10.0.0.7": 1, "unknown": 2}
+    assert len(store.arrays()[1]) == 3
