@@ -36,7 +36,7 @@ def test_every_route_is_documented_with_its_answers_and_errors(schema):
     assert answer(feedback, "200") == {"$ref": "#/components/schemas/Stored"}
     assert answer(health, "200") == {"$ref": "#/components/schemas/Health"}
     assert {"$ref": "#/components/schemas/Unavailable"} in answer(health, "503")["anyOf"]
-    for operation, statuses in ((predict, "400 403 413 503"), (feedback, "400 401 403 413 422 503")):
+    for operation, statuses in ((predict, "400 403 413 503"), (feedback, "400 401 403 413 422 429 503")):
         assert sorted(operation["responses"]) == sorted(["200", *statuses.split()])
         assert all(answer(operation, status) == ERROR for status in statuses.split())
     assert "text/html" in paths["/"]["get"]["responses"]["200"]["content"]
