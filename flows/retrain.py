@@ -4,12 +4,14 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
+from prefect.settings import PREFECT_API_URL
 
 from mnist_pipeline import settings
-from mnist_pipeline.approval import Approval, Decision, needs_person
+from mnist_pipeline.approval import Approval, Decision, Review, needs_person
 from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
+from mnist_pipeline.gate import users_disagreement
 from mnist_pipeline.tasks.approval import NoDecision, check_approval_possible, wait_for_decision
 from mnist_pipeline.tasks.caching import save_shared_result_storage
 from mnist_pipeline.tasks.data import LabeledImages, download_mnist, model_ready, normalize_images
@@ -26,7 +28,10 @@ from mnist_pipeline.tasks.registry import (
     request_approval,
     resolve_version,
 )
+from mnist_pipeline.tasks.temporary_server import is_temporary_server
 from mnist_pipeline.training_request import TrainingRequest
+
+NOBODY_TO_ASK = "without a Prefect server nobody can be asked (set PREFECT_API_URL for a person to decide)"
 
 
 def users_accuracy(version: str, users: LabeledImages) -> float:
@@ -89,7 +94,12 @@ def retrain(
         }
     review = None
     verdict = gate_verdict(trained.version, tolerance, min_accuracy)
-    if verdict.passes and needs_person(approval, verdict.accuracy, verdict.champion_accuracy, users_digits, tolerance):
+    disagreement = verdict.passes and users_disagreement(verdict.accuracy, verdict.champion_accuracy, users_digits)
+    if disagreement and is_temporary_server(PREFECT_API_URL.value()):
+        review = Review(Decision.REJECT, "the users' digits rule", f"{disagreement}; {NOBODY_TO_ASK}")
+    elif verdict.passes and (
+        disagreement or needs_person(approval, verdict.accuracy, verdict.champion_accuracy, users_digits, tolerance)
+    ):
         timeout = int(approval_timeout_hours * 3600)
         request_approval(trained.version, flow_run.get_id(), timeout)
         publish_approval_request(trained.version, verdict, users_digits)

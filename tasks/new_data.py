@@ -9,8 +9,9 @@ from pydantic import BaseModel
 
 from mnist_pipeline import data_checks, preprocessing, settings
 from mnist_pipeline.arrays import save_array
+from mnist_pipeline.client_share import ClientShares, cap_clients, max_client_share
 from mnist_pipeline.data_checks import Finding
-from mnist_pipeline.datastore import DataStore, image_sha256
+from mnist_pipeline.datastore import DataStore, images_and_labels
 from mnist_pipeline.tasks.caching import CACHED_RESULTS
 from mnist_pipeline.tasks.data import Digits, LabeledImages, MnistArrays
 
@@ -22,6 +23,7 @@ class StoreExamples(BaseModel):
     train: Digits
     held_out: Digits
     conflicts: int
+    clients: dict[str, ClientShares] = {}  # "train", "held_out": who sent them, what the share cap left out
 
     def lineage(self) -> dict:
         """What a version records about the new data it was trained on."""
@@ -30,6 +32,8 @@ class StoreExamples(BaseModel):
             "new_examples": self.train.labels.shape[0],
             "new_examples_by_label": dict(sorted(Counter(map(str, self.train.labels.open().tolist())).items())),
             "held_out_examples": self.held_out.labels.shape[0],
+            **({"max_client_share": self.clients["train"].max_share} if "train" in self.clients else {}),
+            "left_out_by_client_share": sum(sum(part.left_out.values()) for part in self.clients.values()),
         }
 
 
@@ -37,6 +41,7 @@ class DataValidation(BaseModel):
     findings: list[Finding]
     reason: str | None  # why the data blocks the run; None when it passes
     examples: int
+    clients: dict[str, ClientShares] = {}
 
 
 def _digits(images: np.ndarray, labels: np.ndarray) -> Digits:
@@ -46,17 +51,36 @@ def _digits(images: np.ndarray, labels: np.ndarray) -> Digits:
 
 @task(cache_policy=NO_CACHE)
 def read_store_examples() -> StoreExamples:
-    """The store's examples without conflicts, split by digest into training and held-out ones."""
+    """The store's examples without conflicts, split by digest into training and held-out ones, each part with no
+    client over $MNIST_MAX_CLIENT_SHARE of it (the held-out part too: one client must not decide the users' verdict)."""
+    share = max_client_share()
     store = DataStore(settings.data_store_location())
     summary = store.summary()
-    images, labels = store.arrays()
-    held_out = np.array([data_checks.is_held_out(image_sha256(image)) for image in images], bool)
+    records = store.examples()
+    parts = {
+        part: cap_clients([r for r in records if data_checks.is_held_out(r["sha256"]) == (part == "held_out")], share)
+        for part in ("train", "held_out")
+    }
     return StoreExamples(
         digest=summary["digest"],
-        train=_digits(images[~held_out], labels[~held_out]),
-        held_out=_digits(images[held_out], labels[held_out]),
+        train=_digits(*images_and_labels(parts["train"][0])),
+        held_out=_digits(*images_and_labels(parts["held_out"][0])),
         conflicts=len(summary["conflicts"]),
+        clients={part: shares for part, (_, shares) in parts.items()},
     )
+
+
+def client_share_finding(clients: dict[str, ClientShares]) -> Finding:
+    """What the share cap left out, as a finding that warns and blocks nothing."""
+    left = [
+        f"{part}: {client} sent {shares.sent[client]}, {count} left out (its newest)"
+        for part, shares in clients.items()
+        for client, count in shares.left_out.items()
+    ]
+    share = next(iter(clients.values())).max_share if clients else 1.0
+    senders = len({client for shares in clients.values() for client in shares.sent})
+    detail = f"at most {100 * share:g}% of the new examples from one client; {senders} clients"
+    return Finding("client share", not left, False, detail + ("; " + "; ".join(left) if left else ", none over it"))
 
 
 @task(cache_policy=NO_CACHE)
@@ -71,7 +95,11 @@ def validate_data(examples: StoreExamples, raw: MnistArrays) -> DataValidation:
         data_checks.known_test_image_digests(raw.test_images.open()),
         raw.train_labels.open(),
     )
-    return DataValidation(findings=findings, reason=data_checks.blocking_reason(findings), examples=len(labels))
+    if examples.clients:
+        findings.append(client_share_finding(examples.clients))
+    return DataValidation(
+        findings=findings, reason=data_checks.blocking_reason(findings), examples=len(labels), clients=examples.clients
+    )
 
 
 @task(**CACHED_RESULTS)

@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pytest
+from prefect.settings import PREFECT_API_URL
 
 from mnist_pipeline.data_checks import DataRejected, is_held_out
 from mnist_pipeline.datastore import DataStore, image_sha256
@@ -9,6 +10,8 @@ from mnist_pipeline.flows.retrain import retrain
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.registry import Registry
 from mnist_pipeline.tasks.approval import NoDecision
+from mnist_pipeline.tasks.new_data import client_share_finding, read_store_examples
+from mnist_pipeline.tasks.temporary_server import STARTED_HERE
 
 QUICK = {"model": "baseline", "limit": 300, "epochs": 1, "min_accuracy": 0}
 
@@ -16,7 +19,7 @@ QUICK = {"model": "baseline", "limit": 300, "epochs": 1, "min_accuracy": 0}
 def store_examples(artifacts_dir, images, labels) -> DataStore:
     store = DataStore(artifacts_dir / "data")
     for image, label in zip(images, labels, strict=True):
-        store.add(image, int(label), "test")
+        store.add(image, int(label), "import:test")  # the operator's own: no client share applies
     return store
 
 
@@ -43,7 +46,7 @@ def test_a_retrain_learns_from_the_store_then_finds_nothing_new_and_an_unanswere
     assert again.version is None and again.reason.startswith("no new data since v0001")
     assert Registry(artifacts_dir / "models").versions() == ["v0001"]
 
-    store.add(mnist.train_images[-61], int(mnist.train_labels[-61]), "test")  # one new example: train again
+    store.add(mnist.train_images[-61], int(mnist.train_labels[-61]), "import:test")  # one new example: train again
     held_out += is_held_out(image_sha256(mnist.train_images[-61]))  # by its digest, it may join the users' digits
     with pytest.raises(NoDecision, match="v0002 rejected: no decision: nobody approved or rejected it before"):
         retrain(  # not a deployment's run: it pauses in place for a person, who does not come in 3 seconds
@@ -89,3 +92,45 @@ def test_the_accuracy_floor_rejects_a_first_version(prefect_server, artifacts_di
         and "< the floor min_accuracy 99.900%" in promotion.reason
     )
     assert Registry(artifacts_dir / "models").champion() is None
+
+
+def test_without_a_server_a_challenger_is_rejected_when_the_users_digits_significantly_disagree_with_mnist(
+    prefect_server, artifacts_dir, mnist_dir, tmp_path, monkeypatch
+):
+    first = retrain(**QUICK, data_dir=str(mnist_dir), output_dir=str(tmp_path / "first"))  # no user data: v0001
+    assert first.promoted and first.users_digits is None
+    mnist = read_directory(mnist_dir)
+    store_examples(artifacts_dir, mnist.train_images[-60:], mnist.train_labels[-60:])
+    registry = Registry(artifacts_dir / "models")
+
+    def users_rate_opposite_to_mnist(version: str, _users) -> float:
+        challenger, champion = registry.versions()[-1], registry.champion()
+        mnist_prefers_challenger = registry.test_accuracy(challenger) >= registry.test_accuracy(champion)
+        return 1.0 if version == (champion if mnist_prefers_challenger else challenger) else 0.5
+
+    monkeypatch.setattr("mnist_pipeline.flows.retrain.users_accuracy", users_rate_opposite_to_mnist)
+    monkeypatch.setenv(STARTED_HERE, PREFECT_API_URL.value())  # the command line's own server: nobody to ask
+    second = retrain(**QUICK, tolerance=1, data_dir=str(mnist_dir), output_dir=str(tmp_path / "second"))
+    assert (second.version, second.promoted, registry.champion()) == ("v0002", False, "v0001")
+    assert second.reason.startswith("reject by the users' digits rule: MNIST's test set rates the")
+    assert "significantly better (" in second.reason and "set PREFECT_API_URL" in second.reason
+    assert registry.metadata("v0002")["status"] == "rejected"
+
+
+def test_a_dominant_clients_excess_is_left_out_of_training_and_the_validation_says_so(artifacts_dir, mnist_dir):
+    mnist = read_directory(mnist_dir)
+    store = DataStore(artifacts_dir / "data")
+    for index in range(-60, 0):  # one client floods; two send a few each, and the operator imports some
+        client = "10.0.0.66" if index < -20 else "10.0.0.1" if index < -15 else "10.0.0.2" if index < -10 else None
+        store.add(
+            mnist.train_images[index], int(mnist.train_labels[index]), "feedback" if client else "import:x", client
+        )
+    examples = read_store_examples.fn()
+    train = examples.clients["train"]
+    assert train.sent["10.0.0.66"] > train.cap == train.sent["10.0.0.66"] - train.left_out["10.0.0.66"]
+    assert list(train.left_out) == ["10.0.0.66"] and examples.train.labels.shape[0] == sum(train.sent.values()) + (
+        train.imported - train.left_out["10.0.0.66"]
+    )
+    finding = client_share_finding(examples.clients)
+    assert not finding.passed and not finding.blocking
+    assert f"train: 10.0.0.66 sent {train.sent['10.0.0.66']}, {train.left_out['10.0.0.66']} left out" in finding.detail

@@ -2,11 +2,14 @@ import base64
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
 
+from mnist_pipeline.client_share import cap_clients, largest_cap, max_client_share
 from mnist_pipeline.datastore import DataStore, LabelError, TamperedExample, check_label, client_of, image_sha256
+from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.mnist import read_directory
 from tests.serving.conftest import SUBSET
 
@@ -184,3 +187,43 @@ def test_each_example_records_its_client_and_a_record_without_one_reads_as_unkno
     }
     assert store.summary()["by_client"] == {"10.0.0.7": 1, "unknown": 2}
     assert len(store.arrays()[1]) == 3
+
+
+def sent(client: str | None, count: int, source: str = "feedback", start: int = 0) -> list[dict]:
+    return [
+        {
+            "sha256": f"{client}-{index:04d}",
+            "source": source,
+            "added_at": f"2026-01-01T00:{index:04d}",
+            "client": client,
+        }
+        for index in range(start, start + count)
+    ]
+
+
+def test_no_client_keeps_over_its_share_of_what_is_learned_and_a_dominant_one_keeps_its_oldest():
+    records = sent("flood", 80, start=0) + sent("a", 10) + sent("b", 10) + sent(None, 40, source="import:scans")
+    kept, shares = cap_clients(records[::-1], 0.2)  # the store's order is by digest, not by time
+    kept_by = Counter(client_of(record) for record in kept)
+    assert shares.cap == 15 and kept_by == {"flood": 15, "a": 10, "b": 10, "unknown": 40}
+    assert all(count <= 0.2 * len(kept) for client, count in kept_by.items() if client != "unknown")
+    assert sorted(record["sha256"] for record in kept if record["client"] == "flood") == [
+        f"flood-{index:04d}" for index in range(15)
+    ]
+    assert (shares.sent, shares.left_out, shares.imported) == ({"a": 10, "b": 10, "flood": 80}, {"flood": 65}, 40)
+
+
+def test_the_cap_leaves_out_nothing_when_no_client_is_over_its_share_and_everything_of_a_lone_client():
+    even = [record for client in "abcde" for record in sent(client, 4)]
+    assert cap_clients(even, 0.2) == (even, cap_clients(even, 0.2)[1]) and cap_clients(even, 0.2)[1].cap is None
+    assert cap_clients(sent("a", 7), 1.0)[0] == sent("a", 7)
+    kept, shares = cap_clients(sent("a", 7), 0.2)  # one client cannot be 20% of what it alone sent
+    assert kept == [] and shares.left_out == {"a": 7}
+    assert largest_cap([], 0, 0.2) == 0
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "x", "-0.2"])
+def test_a_share_setting_that_is_not_a_fraction_fails_in_one_line(value, monkeypatch):
+    monkeypatch.setenv("MNIST_MAX_CLIENT_SHARE", value)
+    with pytest.raises(PipelineError, match="MNIST_MAX_CLIENT_SHARE=.*must be a fraction above 0 and at most 1"):
+        max_client_share()
