@@ -1,5 +1,6 @@
 """A `mnist-pipeline monitor` run that finds the served model degraded sends mnist.model.degraded, and the retrain
-deployment's trigger creates a run with the deployment's parameters (cancelled here: the test needs no training)."""
+deployment's trigger creates a run with the deployment's parameters. The work pool is paused meanwhile, so that the
+run is created but no worker starts it (the deployment's defaults retrain `deeper` on every image), then cancelled."""
 
 import subprocess
 import time
@@ -12,7 +13,7 @@ from mnist_pipeline import prediction_log
 from mnist_pipeline.mnist import read_directory
 from mnist_pipeline.monitoring.reference import build_reference
 from mnist_pipeline.registry import REFERENCE_FILE, Registry
-from tests.deploy.test_retrain_on_new_data import persisted_events, triggered_runs
+from tests.deploy.test_retrain_on_new_data import persisted_events
 from tests.serving.conftest import CLI
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +54,23 @@ def degraded_store(root, mnist) -> str:
     return version
 
 
-def test_a_degraded_verdict_starts_one_retrain_through_the_trigger(stack, mnist_dir, tmp_path):
+def triggered_runs(stack, deployment_id) -> list:
+    """The deployment's runs that no schedule made."""
+    return [run for run in stack.flow_runs(deployment_id) if not run.auto_scheduled]
+
+
+@pytest.fixture
+def paused_pool(stack):
+    paused = stack.cli("work-pool", "pause", "mnist-pool")
+    assert paused.returncode == 0, paused.stdout + paused.stderr
+    try:
+        yield
+    finally:
+        resumed = stack.cli("work-pool", "resume", "mnist-pool")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+
+def test_a_degraded_verdict_starts_one_retrain_through_the_trigger(stack, paused_pool, mnist_dir, tmp_path):
     version = degraded_store(tmp_path / "store", read_directory(mnist_dir))
     deployment = stack.deployment("retrain")
     runs_before = {flow_run.id for flow_run in triggered_runs(stack, deployment.id)}
@@ -68,11 +85,8 @@ def test_a_degraded_verdict_starts_one_retrain_through_the_trigger(stack, mnist_
     while not (runs := [run for run in triggered_runs(stack, deployment.id) if run.id not in runs_before]):
         assert time.monotonic() < deadline, "the trigger started no retrain:\n" + stack.log_tail("server")
         time.sleep(2)
-    with stack.client() as client:
-        for run in runs:
-            if not run.state.is_final():
-                client.set_flow_run_state(run.id, Cancelled(), force=True)
     [run] = runs
+    assert run.state.is_scheduled()  # created, and left alone by the paused pool's worker
     assert run.parameters == deployment.parameters
     [event] = persisted_events(stack, DEGRADED)
     assert event.resource.id == f"mnist.model.{version}"
@@ -84,4 +98,7 @@ def test_a_degraded_verdict_starts_one_retrain_through_the_trigger(stack, mnist_
     assert f"sent the event {DEGRADED}" in again.stdout, again.stderr
     time.sleep(10)  # within the cooldown a second degraded verdict starts nothing
     later = [run for run in triggered_runs(stack, deployment.id) if run.id not in runs_before]
+    with stack.client() as client:
+        for created in later:
+            client.set_flow_run_state(created.id, Cancelled(), force=True)
     assert [r.id for r in later] == [run.id]
