@@ -61,7 +61,9 @@ def without_prefect(data_dir: str, limit: int, output: str) -> None:
     workers = fold_workers(FOLDS, settings.available_cores())
     threads = threads_per_worker(settings.available_cores(), workers)
     forkserver = get_context("forkserver")
-    forkserver.set_forkserver_preload(["tensorflow", "keras"])  # as tasks/preloaded_process_pool.py, less Prefect
+    forkserver.set_forkserver_preload(
+        ["tensorflow", "keras"]
+    )  # as mnist_pipeline/orchestration/preloaded_process_pool.py, less Prefect
     with ProcessPoolExecutor(
         workers, mp_context=forkserver, initializer=configure_tensorflow_threads, initargs=(threads,)
     ) as pool:

@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     server = None
     if command in FLOWS and not {"-h", "--help"} & set(argv):
         # The server starts while Prefect and the flow are imported.
-        from mnist_pipeline.tasks.temporary_server import launch_temporary_server
+        from mnist_pipeline.orchestration.temporary_server import launch_temporary_server
 
         server = launch_temporary_server()
         server = server and server.adopt()
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             return commands.run(command, arguments, as_json)
         flow = load_flow(command)
         values = validate(flow, arguments)
-        from mnist_pipeline.tasks.console import hide_user_error_tracebacks
+        from mnist_pipeline.orchestration.console import hide_user_error_tracebacks
 
         hide_user_error_tracebacks()
         with kept_out(KEPT_OUT.get(command, [])):

@@ -6,12 +6,12 @@ from prefect.runtime import flow_run
 from mnist_pipeline import settings
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.orchestration.caching import save_shared_result_storage
+from mnist_pipeline.orchestration.runners import check_runner_options, fold_task_runner, runner_for
 from mnist_pipeline.parallel import fold_workers
-from mnist_pipeline.tasks.caching import save_shared_result_storage
 from mnist_pipeline.tasks.cross_validation import CrossValidationSummary, summarize_folds
 from mnist_pipeline.tasks.data import download_mnist, fit_scaling, normalize_images, prepare_split
 from mnist_pipeline.tasks.publishing import publish_cross_validation
-from mnist_pipeline.tasks.runners import check_runner_options, fold_task_runner, runner_for
 from mnist_pipeline.tasks.splits import split_folds
 from mnist_pipeline.tasks.training import completed_folds, train_fold
 

@@ -4,7 +4,7 @@ from prefect import flow
 
 from mnist_pipeline import settings
 from mnist_pipeline.flows import parameters as p
-from mnist_pipeline.tasks.caching import save_shared_result_storage
+from mnist_pipeline.orchestration.caching import save_shared_result_storage
 from mnist_pipeline.tasks.data import download_mnist, normalize_images, prepare_split
 from mnist_pipeline.tasks.evaluation import EvaluationSummary, evaluate_model
 from mnist_pipeline.tasks.publishing import publish_evaluation, publish_registry

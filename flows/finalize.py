@@ -9,16 +9,16 @@ from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.data_checks import DataRejected
 from mnist_pipeline.flows import parameters as p
+from mnist_pipeline.orchestration.caching import save_shared_result_storage
+from mnist_pipeline.orchestration.runners import fold_task_runner
+from mnist_pipeline.orchestration.training_slot import training_slot
 from mnist_pipeline.parallel import fold_workers
-from mnist_pipeline.tasks.caching import save_shared_result_storage
 from mnist_pipeline.tasks.data import ScaledImages, download_mnist, fit_scaling, normalize_images, prepare_split
 from mnist_pipeline.tasks.final_model import TrainedModel, assemble_ensemble, train_final_model
 from mnist_pipeline.tasks.members import completed_members, train_member
 from mnist_pipeline.tasks.new_data import add_examples, read_store_examples, validate_data
 from mnist_pipeline.tasks.publishing import publish_data_validation, publish_final_model, publish_registry
 from mnist_pipeline.tasks.registry import register_version
-from mnist_pipeline.tasks.runners import fold_task_runner
-from mnist_pipeline.tasks.training_slot import training_slot
 from mnist_pipeline.training_request import TrainingRequest
 
 

@@ -12,8 +12,9 @@ from mnist_pipeline.flows import parameters as p
 from mnist_pipeline.flows.evaluate import evaluate
 from mnist_pipeline.flows.finalize import finalize
 from mnist_pipeline.gate import users_disagreement
-from mnist_pipeline.tasks.approval import NoDecision, check_approval_possible, wait_for_decision
-from mnist_pipeline.tasks.caching import save_shared_result_storage
+from mnist_pipeline.orchestration.approval import NoDecision, check_approval_possible, wait_for_decision
+from mnist_pipeline.orchestration.caching import save_shared_result_storage
+from mnist_pipeline.orchestration.temporary_server import is_temporary_server
 from mnist_pipeline.tasks.data import LabeledImages, download_mnist, model_ready, normalize_images
 from mnist_pipeline.tasks.evaluation import evaluate_model
 from mnist_pipeline.tasks.new_data import read_store_examples
@@ -28,7 +29,6 @@ from mnist_pipeline.tasks.registry import (
     request_approval,
     resolve_version,
 )
-from mnist_pipeline.tasks.temporary_server import is_temporary_server
 from mnist_pipeline.training_request import TrainingRequest
 
 NOBODY_TO_ASK = "without a Prefect server nobody can be asked (set PREFECT_API_URL for a person to decide)"

@@ -279,7 +279,7 @@ def add_data(folder: Path) -> int:
         f"{outcomes['conflict']} conflicting with a stored label, {len(report['errors'])} failed"
     )
     if outcomes["added"]:
-        from mnist_pipeline.tasks.events import emit_data_arrived
+        from mnist_pipeline.orchestration.events import emit_data_arrived
 
         if emit_data_arrived(store.summary(), outcomes["added"], f"import:{folder.resolve().name}"):
             print("sent the event mnist.data.arrived (a retrain deployment with its trigger starts a run)")

@@ -101,7 +101,11 @@ def object_name(folder: str, first_time: float, suffix: str) -> str:
 
 
 def write_predictions(location: str | os.PathLike, batch: PredictionBatch) -> str:
-    """One new object holding `batch` (not empty): its path in the store."""
+    """One new object holding `batch` (not empty, spanning at most BATCH_SLACK_SECONDS: readers look that far back
+    for the objects, named by their first record, that hold a window's start): its path in the store."""
+    span = float(batch.times.max() - batch.times.min())
+    if span > BATCH_SLACK_SECONDS:
+        raise ValueError(f"a batch spans {span:.0f} s; write batches of at most {BATCH_SLACK_SECONDS:.0f} s each")
     fs, root = open_store(location)
     buffer = io.BytesIO()
     np.savez(buffer, **{field: getattr(batch, field) for field in PredictionBatch.__dataclass_fields__})

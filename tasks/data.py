@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from mnist_pipeline import mnist, preprocessing, settings
 from mnist_pipeline.arrays import ArrayHandle, save_array
+from mnist_pipeline.orchestration.caching import CACHED_RESULTS, array_cache_key
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.splits import stratified_subset
-from mnist_pipeline.tasks.caching import CACHED_RESULTS, array_cache_key
 
 
 class MnistArrays(BaseModel):

@@ -8,12 +8,12 @@ from pydantic import BaseModel
 
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
+from mnist_pipeline.orchestration.caching import PER_RUN_RESULTS
+from mnist_pipeline.orchestration.training_slot import training_slot
 from mnist_pipeline.registry import MODEL_FILE
-from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import ScaledImages
 from mnist_pipeline.tasks.members import TrainedMember
 from mnist_pipeline.tasks.training import report_epochs
-from mnist_pipeline.tasks.training_slot import training_slot
 
 
 class TrainedModel(BaseModel):

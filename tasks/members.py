@@ -8,7 +8,7 @@ from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.files import StoredFile, store_by_digest
-from mnist_pipeline.tasks.caching import CACHED_RESULTS
+from mnist_pipeline.orchestration.caching import CACHED_RESULTS
 from mnist_pipeline.tasks.data import ScaledImages
 from mnist_pipeline.tasks.training import completed, report_epochs, worker_name
 

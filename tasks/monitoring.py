@@ -13,11 +13,11 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from mnist_pipeline import files, prediction_log, preprocessing, reports, settings
+from mnist_pipeline import files, prediction_log, reports, settings
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.monitoring.labels import labeled_answers
 from mnist_pipeline.monitoring.markdown import report_lines
-from mnist_pipeline.monitoring.reference import Reference, ReferenceError, build_reference, in_reference_half
+from mnist_pipeline.monitoring.reference import Reference, ReferenceError, model_reference
 from mnist_pipeline.monitoring.verdict import Report, Thresholds, Verdict, Window, judge
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.registry import default_registry
@@ -39,16 +39,6 @@ class WindowRead(NamedTuple):
 class ReferenceRead(NamedTuple):
     reference: Reference | None
     problem: str  # why there is none: "" when there is one
-
-
-def model_reference(model_path: str | Path, scaling: ScalingStats, images: np.ndarray, labels: np.ndarray) -> Reference:
-    """The reference of the model at `model_path` from the reference half of MNIST's test `images`."""
-    from mnist_pipeline.models import load_checked_model
-
-    half = in_reference_half(images)
-    model = load_checked_model(Path(model_path))
-    probabilities = model.predict(preprocessing.model_input(images[half], scaling), batch_size=512, verbose=0)
-    return build_reference(images[half], labels[half], probabilities)
 
 
 @task(cache_policy=NO_CACHE)

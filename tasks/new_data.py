@@ -12,7 +12,7 @@ from mnist_pipeline.arrays import save_array
 from mnist_pipeline.client_share import ClientShares, cap_clients, max_client_share
 from mnist_pipeline.data_checks import Finding
 from mnist_pipeline.datastore import DataStore, images_and_labels
-from mnist_pipeline.tasks.caching import CACHED_RESULTS
+from mnist_pipeline.orchestration.caching import CACHED_RESULTS
 from mnist_pipeline.tasks.data import Digits, LabeledImages, MnistArrays
 
 

@@ -14,13 +14,13 @@ from pydantic import BaseModel
 import mnist_pipeline
 from mnist_pipeline.approval import Review
 from mnist_pipeline.gate import Status, Verdict
+from mnist_pipeline.monitoring.reference import model_reference
+from mnist_pipeline.orchestration.caching import PER_RUN_RESULTS
 from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.registry import REFERENCE_FILE, default_registry
-from mnist_pipeline.tasks.caching import PER_RUN_RESULTS
 from mnist_pipeline.tasks.data import MnistArrays
 from mnist_pipeline.tasks.evaluation import TestEvaluation
 from mnist_pipeline.tasks.final_model import TrainedModel
-from mnist_pipeline.tasks.monitoring import model_reference
 from mnist_pipeline.training_request import TrainingRequest
 
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from mnist_pipeline.arrays import ArrayHandle
 from mnist_pipeline.config import TrainingConfig
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.orchestration.caching import CACHED_RESULTS
 from mnist_pipeline.preprocessing import ScalingStats
-from mnist_pipeline.tasks.caching import CACHED_RESULTS
 from mnist_pipeline.tasks.data import ScaledImages
 
 

@@ -9,10 +9,13 @@ import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from mnist_pipeline import preprocessing
 from mnist_pipeline.monitoring.digits import digit_statistics
+from mnist_pipeline.preprocessing import ScalingStats
 
 PCA_COMPONENTS = 24
 FIELDS = ("probabilities", "labels", "statistics", "pca_mean", "pca_components", "projected", "mean_image")
@@ -89,3 +92,13 @@ def build_reference(images: np.ndarray, labels: np.ndarray, probabilities: np.nd
         projected=((pixels - mean) @ components.T).astype(np.float32),
         mean_image=mean.reshape(28, 28),
     )
+
+
+def model_reference(model_path: str | Path, scaling: ScalingStats, images: np.ndarray, labels: np.ndarray) -> Reference:
+    """The reference of the model at `model_path` from the reference half of MNIST's test `images`."""
+    from mnist_pipeline.models import load_checked_model
+
+    half = in_reference_half(images)
+    model = load_checked_model(Path(model_path))
+    probabilities = model.predict(preprocessing.model_input(images[half], scaling), batch_size=512, verbose=0)
+    return build_reference(images[half], labels[half], probabilities)

@@ -39,7 +39,7 @@ class FeedbackRecorder:
         stored = self.store.add(digit, label, source, client)
         examples = self.store.count()
         if stored["outcome"] == "added" and next(self._added) % self.event_every == 0:
-            from mnist_pipeline.tasks import events  # imports Prefect: only when an event is due
+            from mnist_pipeline.orchestration import events  # imports Prefect: only when an event is due
 
             events.emit_data_arrived(self.store.summary(), self.event_every, source)
         logger.info(

@@ -14,9 +14,9 @@ from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFil
 
 from mnist_pipeline.datastore import DataStore
 from mnist_pipeline.mnist import read_directory
+from mnist_pipeline.orchestration.events import DATA_ARRIVED
+from mnist_pipeline.orchestration.training_slot import TRAINING_LIMIT, ensure_training_limit
 from mnist_pipeline.registry import Registry
-from mnist_pipeline.tasks.events import DATA_ARRIVED
-from mnist_pipeline.tasks.training_slot import TRAINING_LIMIT, ensure_training_limit
 from tests.serving.conftest import CLI, encoded
 
 pytestmark = pytest.mark.e2e

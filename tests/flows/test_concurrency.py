@@ -8,7 +8,7 @@ from prefect.concurrency.sync import concurrency
 from mnist_pipeline.arrays import array_sha256
 from mnist_pipeline.flows.cross_validate import cross_validate
 from mnist_pipeline.flows.finalize import finalize
-from mnist_pipeline.tasks.training_slot import TRAINING_LIMIT, ensure_training_limit
+from mnist_pipeline.orchestration.training_slot import TRAINING_LIMIT, ensure_training_limit
 
 
 def test_two_concurrent_runs_share_the_cache_without_corrupting_it(prefect_server, artifacts_dir, mnist_dir, tmp_path):

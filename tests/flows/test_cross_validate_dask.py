@@ -17,8 +17,8 @@ from distributed import Client
 from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.flows.cross_validate import cross_validate
+from mnist_pipeline.orchestration.dask_cluster import DaskConnectionError
 from mnist_pipeline.parallel import threads_per_worker
-from mnist_pipeline.tasks.dask_cluster import DaskConnectionError
 
 DASK = str(Path(sys.executable).with_name("dask"))
 

@@ -8,10 +8,10 @@ from mnist_pipeline.data_checks import DataRejected, is_held_out
 from mnist_pipeline.datastore import DataStore, image_sha256
 from mnist_pipeline.flows.retrain import retrain
 from mnist_pipeline.mnist import read_directory
+from mnist_pipeline.orchestration.approval import NoDecision
+from mnist_pipeline.orchestration.temporary_server import STARTED_HERE
 from mnist_pipeline.registry import Registry
-from mnist_pipeline.tasks.approval import NoDecision
 from mnist_pipeline.tasks.new_data import client_share_finding, read_store_examples
-from mnist_pipeline.tasks.temporary_server import STARTED_HERE
 
 QUICK = {"model": "baseline", "limit": 300, "epochs": 1, "min_accuracy": 0}
 

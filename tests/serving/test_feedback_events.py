@@ -4,10 +4,10 @@ from fastapi.testclient import TestClient
 
 from mnist_pipeline import settings
 from mnist_pipeline.datastore import DataStore
+from mnist_pipeline.orchestration import events
 from mnist_pipeline.registry import Registry
 from mnist_pipeline.serving.app import create_app
 from mnist_pipeline.serving.model_slot import ModelSlot
-from mnist_pipeline.tasks import events
 from tests.serving.conftest import encoded
 
 

@@ -172,3 +172,15 @@ def test_on_s3_answers_go_in_batches_and_come_back(s3_bucket, monkeypatch):
     assert len(read_predictions(s3_bucket, 0)[1]) == 1  # named, and the rest still read
     assert prediction_log.delete_older_than(s3_bucket, time.time() + 1) == 5
     assert fs.find(f"{root}/predictions") == []
+
+
+def test_a_batch_longer_than_readers_look_back_is_refused_and_nothing_written(tmp_path):
+    """Objects are named by their first record and readers look back BATCH_SLACK_SECONDS for a window's start:
+    a longer batch would hide its later records from every window, so it is refused."""
+    span = prediction_log.BATCH_SLACK_SECONDS + 1
+    batch = PredictionBatch.of(
+        ["a" * 32, "b" * 32], [1e9, 1e9 + span], ["v0001"] * 2, np.zeros((2, 28, 28), np.uint8), np.zeros((2, 10))
+    )
+    with pytest.raises(ValueError, match="write batches of at most 3600 s each"):
+        prediction_log.write_predictions(str(tmp_path), batch)
+    assert not (tmp_path / prediction_log.PREDICTIONS).exists()

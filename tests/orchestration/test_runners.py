@@ -6,7 +6,7 @@ from prefect import flow, get_client, get_run_logger, task
 from prefect.client.schemas.filters import LogFilter
 from prefect.logging.handlers import APILogWorker
 
-from mnist_pipeline.tasks.runners import fold_task_runner
+from mnist_pipeline.orchestration.runners import fold_task_runner
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the fold processes cannot import this test module
 

@@ -4,8 +4,8 @@ from types import SimpleNamespace
 import pytest
 
 from mnist_pipeline import settings
-from mnist_pipeline.tasks.console import WithoutUserErrorTracebacks, prefect_console_handlers
-from mnist_pipeline.tasks.dask_cluster import TensorFlowThreads, UserErrorsInOneLine
+from mnist_pipeline.orchestration.console import WithoutUserErrorTracebacks, prefect_console_handlers
+from mnist_pipeline.orchestration.dask_cluster import TensorFlowThreads, UserErrorsInOneLine
 
 
 @pytest.fixture(autouse=True)

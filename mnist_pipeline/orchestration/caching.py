@@ -19,9 +19,13 @@ from pydantic import BaseModel
 
 from mnist_pipeline import settings
 from mnist_pipeline.arrays import ArrayHandle
+from mnist_pipeline.orchestration.result_records import (
+    TrustedLocalResults,
+    TrustedRemoteResults,
+    VerifiedHandlesSerializer,
+)
 from mnist_pipeline.shared_store import open_store
 from mnist_pipeline.source_digest import code_version
-from mnist_pipeline.tasks.result_records import TrustedLocalResults, TrustedRemoteResults, VerifiedHandlesSerializer
 
 
 def _small(value: Any) -> Any:

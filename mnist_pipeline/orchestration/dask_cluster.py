@@ -16,8 +16,8 @@ from distributed.comm.addressing import get_address_host
 
 from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.orchestration.console import hide_user_error_tracebacks
 from mnist_pipeline.parallel import configure_tensorflow_threads, threads_per_worker
-from mnist_pipeline.tasks.console import hide_user_error_tracebacks
 
 if TYPE_CHECKING:
     from prefect_dask import DaskTaskRunner

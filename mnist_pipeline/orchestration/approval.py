@@ -18,7 +18,7 @@ from prefect.settings import PREFECT_API_URL
 
 from mnist_pipeline.approval import Approval, Decision, Review, no_decision
 from mnist_pipeline.errors import PipelineError
-from mnist_pipeline.tasks.temporary_server import is_temporary_server
+from mnist_pipeline.orchestration.temporary_server import is_temporary_server
 
 
 class ApprovalDecision(RunInput):

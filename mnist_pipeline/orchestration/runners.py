@@ -13,9 +13,9 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.orchestration.console import hide_user_error_tracebacks
+from mnist_pipeline.orchestration.preloaded_process_pool import PreloadedProcessPoolTaskRunner
 from mnist_pipeline.parallel import configure_tensorflow_threads, threads_per_worker
-from mnist_pipeline.tasks.console import hide_user_error_tracebacks
-from mnist_pipeline.tasks.preloaded_process_pool import PreloadedProcessPoolTaskRunner
 
 
 def check_runner_options(runner: str, dask_address: str | None) -> None:
@@ -56,7 +56,9 @@ def fold_task_runner(runner: str, workers: int, dask_address: str | None = None)
     with get_client(sync_client=True) as client, temporary_settings({PREFECT_API_URL: str(client.api_url)}):
         try:
             if runner == "dask":
-                from mnist_pipeline.tasks.dask_cluster import dask_task_runner  # distributed loads only when asked for
+                from mnist_pipeline.orchestration.dask_cluster import (
+                    dask_task_runner,  # distributed loads only when asked for
+                )
 
                 with dask_task_runner(dask_address, workers) as task_runner:
                     yield task_runner

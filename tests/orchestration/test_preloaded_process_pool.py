@@ -6,9 +6,9 @@ import numpy as np
 from prefect import flow, task
 from prefect.context import refresh_global_settings_context
 
-from mnist_pipeline.tasks import preloaded_process_pool
-from mnist_pipeline.tasks.preloaded_process_pool import start_forked_worker
-from mnist_pipeline.tasks.runners import fold_task_runner
+from mnist_pipeline.orchestration import preloaded_process_pool
+from mnist_pipeline.orchestration.preloaded_process_pool import start_forked_worker
+from mnist_pipeline.orchestration.runners import fold_task_runner
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the fold processes cannot import this test module
 

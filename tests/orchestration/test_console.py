@@ -1,7 +1,7 @@
 import io
 import logging
 
-from mnist_pipeline.tasks.console import (
+from mnist_pipeline.orchestration.console import (
     WithoutUserErrorTracebacks,
     hide_user_error_tracebacks,
     prefect_console_handlers,

@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from mnist_pipeline.tasks.temporary_server import TemporaryServer, launch_temporary_server
+from mnist_pipeline.orchestration.temporary_server import TemporaryServer, launch_temporary_server
 from tests.prefect_homes import prefect_home
 
 ADOPT = """
 import os
 from prefect.settings import get_current_settings
-from mnist_pipeline.tasks.temporary_server import STARTED_HERE, launch_temporary_server
+from mnist_pipeline.orchestration.temporary_server import STARTED_HERE, launch_temporary_server
 
 launched = launch_temporary_server()
 server = launched.adopt()

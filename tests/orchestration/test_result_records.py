@@ -15,8 +15,8 @@ from prefect.serializers import JSONSerializer, PickleSerializer
 from mnist_pipeline import settings
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.files import StoredFile, store_by_digest
-from mnist_pipeline.tasks import caching
-from mnist_pipeline.tasks.result_records import (
+from mnist_pipeline.orchestration import caching
+from mnist_pipeline.orchestration.result_records import (
     ForeignRecordError,
     TrustedLocalResults,
     VerifiedHandlesSerializer,
@@ -100,7 +100,8 @@ def test_plain_json_decodes_without_building_named_types(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name", ["mnist_pipeline.tasks.caching:BaseModel", "mnist_pipeline.settings:os", "mnist_pipeline_x.evil:Model"]
+    "name",
+    ["mnist_pipeline.orchestration.caching:BaseModel", "mnist_pipeline.settings:os", "mnist_pipeline_x.evil:Model"],
 )
 def test_a_model_record_must_name_a_model_this_project_defines(name):
     with pytest.raises(ValueError, match="refusing to load"):

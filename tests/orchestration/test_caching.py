@@ -10,12 +10,13 @@ from prefect import Task
 
 import mnist_pipeline
 import mnist_pipeline.flows
+import mnist_pipeline.orchestration
 import mnist_pipeline.tasks
 from mnist_pipeline import source_digest
 from mnist_pipeline.arrays import CorruptArrayError, save_array
 from mnist_pipeline.errors import PipelineError
 from mnist_pipeline.files import ChangedFileError, store_by_digest
-from mnist_pipeline.tasks.caching import VerifiedHandlesSerializer, array_cache_key
+from mnist_pipeline.orchestration.caching import VerifiedHandlesSerializer, array_cache_key
 from mnist_pipeline.tasks.data import LabeledImages
 from mnist_pipeline.tasks.members import TrainedMember
 
@@ -94,7 +95,7 @@ def test_cache_keys_follow_content_and_parameters_not_paths(labeled, tmp_path, m
 
 
 def project_modules() -> set[str]:
-    packages = (mnist_pipeline, mnist_pipeline.flows, mnist_pipeline.tasks)
+    packages = (mnist_pipeline, mnist_pipeline.orchestration, mnist_pipeline.flows, mnist_pipeline.tasks)
     return {package.__name__ for package in packages} | {
         info.name for package in packages for info in pkgutil.iter_modules(package.__path__, package.__name__ + ".")
     }
