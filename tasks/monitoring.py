@@ -19,8 +19,8 @@ from mnist_pipeline.monitoring.labels import labeled_answers
 from mnist_pipeline.monitoring.markdown import report_lines
 from mnist_pipeline.monitoring.reference import Reference, ReferenceError, model_reference
 from mnist_pipeline.monitoring.verdict import Report, Thresholds, Verdict, Window, judge
+from mnist_pipeline.orchestration import stores
 from mnist_pipeline.preprocessing import ScalingStats
-from mnist_pipeline.registry import default_registry
 from mnist_pipeline.shared_store import open_store
 
 EVENTS = {Verdict.DEGRADED: "mnist.model.degraded", Verdict.DRIFT: "mnist.model.drift"}
@@ -45,7 +45,7 @@ class ReferenceRead(NamedTuple):
 def resolve_monitored_version(model_version: str) -> str | None:
     """The version `model_version` names; None while there is none (no champion yet)."""
     try:
-        return default_registry().resolve(model_version)
+        return stores.registry().resolve(model_version)
     except PipelineError as error:
         get_run_logger().warning("nothing to monitor: %s", error)
         return None
@@ -74,7 +74,7 @@ def read_reference(version: str | None) -> ReferenceRead:
     """The version's stored reference, or why there is none."""
     if version is None:
         return ReferenceRead(None, "no model version to monitor (no champion yet)")
-    data = default_registry().reference(version)
+    data = stores.registry().reference(version)
     if data is None:
         return ReferenceRead(None, f"{version} was registered without a reference")
     try:
@@ -89,7 +89,7 @@ def compute_reference(version: str, data_dir: str | None) -> ReferenceRead:
     or why it cannot be made (no model file, no MNIST)."""
     from mnist_pipeline import mnist
 
-    registry = default_registry()
+    registry = stores.registry()
     try:
         _, data = mnist.load(settings.data_dir(data_dir), settings.download_dir())
         scaling = ScalingStats(**registry.metadata(version)["scaling"])
@@ -102,7 +102,7 @@ def compute_reference(version: str, data_dir: str | None) -> ReferenceRead:
 @task(cache_policy=NO_CACHE)
 def store_reference(version: str, reference: Reference) -> None:
     """The reference computed for a version registered without one, kept for the next runs."""
-    if default_registry().add_reference(version, reference.to_bytes()):
+    if stores.registry().add_reference(version, reference.to_bytes()):
         get_run_logger().info("stored the monitoring reference of %s", version)
 
 

@@ -11,7 +11,8 @@ from mnist_pipeline import data_checks, preprocessing, settings
 from mnist_pipeline.arrays import save_array
 from mnist_pipeline.client_share import ClientShares, cap_clients, max_client_share
 from mnist_pipeline.data_checks import Finding
-from mnist_pipeline.datastore import DataStore, images_and_labels
+from mnist_pipeline.datastore import images_and_labels
+from mnist_pipeline.orchestration import stores
 from mnist_pipeline.orchestration.caching import CACHED_RESULTS
 from mnist_pipeline.tasks.data import Digits, LabeledImages, MnistArrays
 
@@ -54,7 +55,7 @@ def read_store_examples() -> StoreExamples:
     """The store's examples without conflicts, split by digest into training and held-out ones, each part with no
     client over $MNIST_MAX_CLIENT_SHARE of it (the held-out part too: one client must not decide the users' verdict)."""
     share = max_client_share()
-    store = DataStore(settings.data_store_location())
+    store = stores.data_store()
     summary = store.summary()
     records = store.examples()
     parts = {

@@ -15,7 +15,7 @@ from prefect.events import emit_event
 from pydantic import BaseModel
 
 from mnist_pipeline import files, reports
-from mnist_pipeline.registry import default_registry
+from mnist_pipeline.orchestration import stores
 from mnist_pipeline.tasks.comparison import ComparisonSummary
 from mnist_pipeline.tasks.cross_validation import CrossValidationSummary
 from mnist_pipeline.tasks.data import LabeledImages
@@ -141,7 +141,7 @@ def publish_final_model(trained: TrainedModel, version: ModelVersion, images: in
     """finalize.json (the version and its metadata), the learning curves, and an artifact naming the version."""
     from mnist_pipeline import figures
 
-    metadata = default_registry().metadata(version.version)
+    metadata = stores.registry().metadata(version.version)
     save_and_summarize(
         output_dir,
         key="finalized-model",
@@ -313,7 +313,7 @@ def publish_predictions(predictions: PredictionSummary) -> None:
 @task(cache_policy=NO_CACHE)
 def publish_registry() -> None:
     """The `model-registry` table artifact: every version, its status, test accuracy, data and when it was made."""
-    rows = default_registry().listing()
+    rows = stores.registry().listing()
     create_table_artifact(
         [
             {
@@ -327,5 +327,5 @@ def publish_registry() -> None:
             for row in rows
         ],
         key="model-registry",
-        description=f"{len(rows)} model versions; champion {default_registry().champion() or 'none'}",
+        description=f"{len(rows)} model versions; champion {stores.registry().champion() or 'none'}",
     )

@@ -15,9 +15,10 @@ import mnist_pipeline
 from mnist_pipeline.approval import Review
 from mnist_pipeline.gate import Status, Verdict
 from mnist_pipeline.monitoring.reference import model_reference
+from mnist_pipeline.orchestration import stores
 from mnist_pipeline.orchestration.caching import PER_RUN_RESULTS
 from mnist_pipeline.preprocessing import ScalingStats
-from mnist_pipeline.registry import REFERENCE_FILE, default_registry
+from mnist_pipeline.registry import REFERENCE_FILE
 from mnist_pipeline.tasks.data import MnistArrays
 from mnist_pipeline.tasks.evaluation import TestEvaluation
 from mnist_pipeline.tasks.final_model import TrainedModel
@@ -51,7 +52,7 @@ def git_revision() -> str:
 
 
 def _model_version(version: str) -> ModelVersion:
-    registry = default_registry()
+    registry = stores.registry()
     return ModelVersion(
         version=version,
         path=str(registry.model_file(version)),
@@ -62,7 +63,7 @@ def _model_version(version: str) -> ModelVersion:
 @task(cache_policy=NO_CACHE)
 def resolve_version(model_version: str) -> ModelVersion:
     """`champion`, `latest` or `vNNNN` as a version with its model file and scaling statistics."""
-    return _model_version(default_registry().resolve(model_version))
+    return _model_version(stores.registry().resolve(model_version))
 
 
 @task(**PER_RUN_RESULTS)  # a run started again after its suspension registers nothing twice
@@ -91,7 +92,7 @@ def register_version(
         "created_at": datetime.now(UTC).isoformat(),
         "status": Status.CHALLENGER,
     }
-    registry = default_registry()
+    registry = stores.registry()
     with registry.staging() as staged:
         for path in filter(None, (trained.model_path, trained.h5_path)):
             shutil.copyfile(path, staged / Path(path).name)
@@ -105,7 +106,7 @@ def register_version(
 @task(cache_policy=NO_CACHE)
 def record_test_metrics(version: str, evaluation: TestEvaluation, test_data: str, output_dir: str) -> None:
     """The version's test accuracy and loss, and on which test data: what promotion compares."""
-    default_registry().update_metadata(
+    stores.registry().update_metadata(
         version,
         test_metrics={
             "accuracy": evaluation.accuracy,
@@ -119,7 +120,7 @@ def record_test_metrics(version: str, evaluation: TestEvaluation, test_data: str
 @task(cache_policy=NO_CACHE)
 def champion_without_metrics_for(test_data: str) -> str | None:
     """The champion, if it has no test metrics on this test data (so it must be evaluated first)."""
-    registry = default_registry()
+    registry = stores.registry()
     champion = registry.champion()
     if champion is None:
         return None
@@ -129,13 +130,13 @@ def champion_without_metrics_for(test_data: str) -> str | None:
 
 @task(cache_policy=NO_CACHE)
 def read_champion() -> str | None:
-    return default_registry().champion()
+    return stores.registry().champion()
 
 
 @task(cache_policy=NO_CACHE)
 def champion_trained_alike(request: TrainingRequest, data: dict[str, str]) -> str | None:
     """The champion, if it was trained as `request` trains, on this data; else None."""
-    registry = default_registry()
+    registry = stores.registry()
     champion = registry.champion()
     if champion is None:
         return None
@@ -150,7 +151,7 @@ GateVerdict = Verdict  # the name publishing knows it by
 @task(cache_policy=NO_CACHE)
 def gate_verdict(version: str, tolerance: float, min_accuracy: float) -> Verdict:
     """Whether `version` passes the gate (floor and champion), before anyone approves it."""
-    return default_registry().verdict(version, tolerance, min_accuracy)
+    return stores.registry().verdict(version, tolerance, min_accuracy)
 
 
 @task(cache_policy=NO_CACHE)
@@ -158,7 +159,7 @@ def request_approval(version: str, flow_run_id: str, timeout_seconds: int) -> No
     """Mark `version` as waiting for a person until the run's timeout; after it, the registry reads
     the request as rejected with "no decision"."""
     deadline = datetime.now(UTC).timestamp() + timeout_seconds
-    default_registry().update_metadata(
+    stores.registry().update_metadata(
         version,
         status=Status.AWAITING_APPROVAL,
         approval_request={"flow_run_id": flow_run_id, "until": datetime.fromtimestamp(deadline, UTC).isoformat()},
@@ -177,7 +178,7 @@ def judge_version(
     """`version` becomes champion if its test accuracy >= min_accuracy and >= the champion's - tolerance (and
     `review`, if it waited for one, approves it); else it is rejected. `users_digits` (both models' accuracy on
     the held-out new examples) is reported."""
-    promoted, reason, champion = default_registry().judge(version, tolerance, min_accuracy, review)
+    promoted, reason, champion = stores.registry().judge(version, tolerance, min_accuracy, review)
     get_run_logger().info("%s %s: %s", version, "promoted to champion" if promoted else "rejected", reason)
     return Promotion(
         version=version,
