@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import FlowRunFilter
@@ -5,14 +7,19 @@ from prefect.client.schemas.filters import FlowRunFilter
 from mnist_pipeline.flows.finalize import finalize
 
 
-def task_states(flow_run_ids) -> dict[str, list[str]]:
-    """{task function name: [state names]} over the given flow runs."""
-    with get_client(sync_client=True) as client:
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": list(flow_run_ids)}))
-    states: dict[str, list[str]] = {}
-    for task_run in task_runs:
-        states.setdefault(task_run.task_key.rsplit("-", 1)[0], []).append(task_run.state.name)
-    return states
+def task_states(flow_run_ids, waiting_for: tuple[str, ...] = (), timeout: float = 30) -> dict[str, list[str]]:
+    """{task function name: [state names]} over the given flow runs, once the tasks `waiting_for` are among them:
+    the server records task runs from the events their runs send, a moment after the runs themselves end."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with get_client(sync_client=True) as client:
+            task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": list(flow_run_ids)}))
+        states: dict[str, list[str]] = {}
+        for task_run in task_runs:
+            states.setdefault(task_run.task_key.rsplit("-", 1)[0], []).append(task_run.state.name)
+        if set(waiting_for) <= set(states) or time.monotonic() > deadline:
+            return states
+        time.sleep(0.5)
 
 
 def flow_run_artifacts(flow_run_id) -> dict[str, str]:

@@ -38,10 +38,9 @@ def test_compare_cross_validates_each_variant_on_shared_cached_data(prefect_serv
             flow_run_filter=FlowRunFilter(parent_flow_run_id={"any_": [state.state_details.flow_run_id]})
         )
     first, second = sorted(variants, key=lambda run: run.start_time)
-    assert task_states([first.id])["download_mnist"] == ["Completed"]
-    assert task_states([second.id])["download_mnist"] == ["Cached"] and task_states([second.id])["reshape_images"] == [
-        "Cached"
-    ]
+    assert task_states([first.id], waiting_for=("download_mnist",))["download_mnist"] == ["Completed"]
+    second_states = task_states([second.id], waiting_for=("download_mnist", "reshape_images"))
+    assert second_states["download_mnist"] == ["Cached"] and second_states["reshape_images"] == ["Cached"]
 
 
 def test_without_learning_rates_each_model_trains_with_its_own(prefect_server, artifacts_dir, mnist_dir, tmp_path):
