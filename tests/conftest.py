@@ -26,6 +26,7 @@ CHROMIUM_FLAGS = [
 ]
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(items):
     """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), a module's tests run on one worker, so
     that its module fixtures (trained models, servers) are made once, and so do the deploy tests, which share one
