@@ -45,6 +45,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
 from measure import conditions
+from serve_load import bodies
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = ROOT / "tests" / "data" / "mnist-first-1000"
@@ -92,20 +93,6 @@ def has_champion(artifacts: Path) -> bool:
 
 
 # --- what the clients send ----------------------------------------------------------------------
-
-
-def victim_bodies(count: int = 100) -> list[bytes]:
-    """Real MNIST test digits as a person sends them: dark on white, 140x140 PNG."""
-    from PIL import Image
-
-    from mnist_pipeline.mnist import read_directory
-
-    encoded = []
-    for digit in read_directory(SUBSET).test_images[:count]:
-        buffer = io.BytesIO()
-        Image.fromarray(255 - digit).resize((140, 140), Image.Resampling.BICUBIC).save(buffer, format="PNG")
-        encoded.append(buffer.getvalue())
-    return encoded
 
 
 def encoded(image, kind: str, **options) -> bytes:
@@ -396,7 +383,7 @@ def main() -> None:
     image = found[chosen]
     body, content_type = multipart([image] * files_that_fit(image, arguments.max_files, max_body))
     del found
-    images = victim_bodies()
+    images = bodies(SUBSET)  # real MNIST test digits as a person sends them: dark on white, 140x140 PNG
 
     with tempfile.TemporaryDirectory(prefix="serve-overload-") as scratch:
         artifacts = arguments.artifacts or Path(scratch) / "artifacts"
