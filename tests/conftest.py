@@ -26,18 +26,14 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def pytest_xdist_make_scheduler(config, log):
-    """Under pytest-xdist (`make test` runs two workers), a module's tests run on one worker, so that its module
-    fixtures (trained models, servers) are made once, and so do the deploy tests, which share one Prefect stack.
-    (xdist's `--dist loadgroup` would do it by markers, but with pytest 9 it leaves every test a group of its own.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ModuleScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return "tests/deploy" if module.startswith("tests/deploy/") else module
-
-    return ModuleScheduling(config, log)
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
+def pytest_collection_modifyitems(items):
+    """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), a module's tests run on one worker, so
+    that its module fixtures (trained models, servers) are made once, and so do the deploy tests, which share one
+    Prefect stack."""
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group("tests/deploy" if module.startswith("tests/deploy/") else module))
 
 
 @pytest.fixture(scope="session", autouse=True)
