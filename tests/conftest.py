@@ -26,16 +26,6 @@ CHROMIUM_FLAGS = [
 ]
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (`make test` runs two workers, `--dist loadgroup`), a module's tests run on one worker, so
-    that its module fixtures (trained models, servers) are made once, and so do the deploy tests, which share one
-    Prefect stack."""
-    for item in items:
-        module = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group("tests/deploy" if module.startswith("tests/deploy/") else module))
-
-
 @pytest.fixture(scope="session", autouse=True)
 def artifacts_outside_the_checkout(tmp_path_factory):
     """Tests (and the processes they start) that name no artifacts folder of their own write under the session's
