@@ -18,10 +18,9 @@ import numpy as np
 from scipy import ndimage
 
 from mnist_pipeline import mnist, settings
-from mnist_pipeline.monitoring.reference import in_reference_half
+from mnist_pipeline.monitoring.reference import in_reference_half, model_reference
 from mnist_pipeline.monitoring.verdict import Thresholds, Window, judge
 from mnist_pipeline.preprocessing import ScalingStats, model_input
-from mnist_pipeline.tasks.monitoring import model_reference
 
 STEP = 25
 LONGEST = 1000
