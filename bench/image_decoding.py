@@ -9,6 +9,7 @@ import io
 import time
 
 import numpy as np
+from measure import matmul_reference
 from PIL import Image
 
 from mnist_pipeline.images import ImageError, decode_ink
@@ -24,12 +25,6 @@ def cpu_seconds(call, repeats: int = REPEATS) -> float:
         call()
         best = min(best, time.process_time() - start)
     return best
-
-
-def matmul_reference() -> float:
-    """CPU seconds of a 1024x1024 float64 matmul: the same-run reference for this machine's speed."""
-    a = np.random.default_rng(0).random((1024, 1024))
-    return cpu_seconds(lambda: a @ a, 5)
 
 
 def photo(size: tuple[int, int], format: str) -> bytes:

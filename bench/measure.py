@@ -152,5 +152,19 @@ def conditions() -> str:
     return f"{platform.processor() or platform.machine()}, {cores} cores, load average {load} (1, 5, 15 min)"
 
 
+def matmul_reference(size: int = 1024, clock=time.process_time) -> float:
+    """Seconds (by `clock`) of a fixed float64 numpy matmul, best of 5: this machine's speed, measured in the same
+    run as a figure so that a reader can tell a slow day from a regression."""
+    import numpy as np
+
+    matrix = np.random.default_rng(0).random((size, size))
+    best = float("inf")
+    for _ in range(5):
+        start = clock()
+        matrix @ matrix
+        best = min(best, clock() - start)
+    return best
+
+
 def megabytes(count: int) -> str:
     return f"{count / 2**20:.0f} MB"

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from measure import matmul_reference
 from scipy import ndimage
 
 from mnist_pipeline import mnist, settings
@@ -103,17 +104,6 @@ def first_alarm(kind, images, labels, probabilities, reference, thresholds, seed
     return None, []
 
 
-def cpu_reference_seconds() -> float:
-    """A fixed numpy matmul, best of 5: this machine's speed in the same run."""
-    matrix = np.random.default_rng(0).random((1000, 1000))
-    best = np.inf
-    for _ in range(5):
-        start = time.perf_counter()
-        matrix @ matrix
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--windows", type=int, default=200, help="no-shift windows per size")
@@ -159,7 +149,7 @@ def main() -> None:
     start = time.perf_counter()
     judge(large, reference, thresholds)
     results["seconds_for_10000"] = time.perf_counter() - start
-    results["matmul_1000_seconds"] = cpu_reference_seconds()
+    results["matmul_1000_seconds"] = matmul_reference(1000, time.perf_counter)
     results["load_average_after"] = os.getloadavg()
     print(json.dumps(results, indent=2))
     Path(arguments.output).parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ import io
 import time
 
 import numpy as np
+from measure import matmul_reference
 from PIL import Image
 
 from mnist_pipeline import mnist, settings
@@ -58,16 +59,6 @@ def near_copies(test: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndar
         "noise sigma 10, uploaded": uploaded(noise),
         "noise sigma 10, array": noise,
     }
-
-
-def matmul_reference() -> float:
-    a = np.random.default_rng(0).random((1024, 1024))
-    best = float("inf")
-    for _ in range(5):
-        start = time.process_time()
-        a @ a
-        best = min(best, time.process_time() - start)
-    return best
 
 
 def main() -> None:
