@@ -113,7 +113,10 @@ class PrefectStack:
             if flow_run.state and flow_run.state.is_final():
                 return flow_run
             time.sleep(2)
-        pytest.fail(f"flow run {flow_run_id} not finished after {timeout} s; worker log:\n" + self.log_tail("worker"))
+        pytest.fail(
+            f"flow run {flow_run_id} not finished after {timeout} s ({flow_run.state!r}); worker log:\n"
+            + self.log_tail("worker")
+        )
 
 
 @pytest.fixture(scope="package")

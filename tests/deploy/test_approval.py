@@ -14,16 +14,23 @@ pytestmark = pytest.mark.e2e
 SMALL = {"model": "baseline", "limit": 300, "epochs": 1, "min_accuracy": 0, "tolerance": 1, "force": True}
 
 
-def wait_for_state(stack, flow_run_id, state_name: str, timeout: float = 400):
+def wait_for_state(stack, flow_run_id, state_name: str, timeout: float = 400, leave: bool = False):
+    """Until the run is in the state named (or, with leave, in any other), failing on a final one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with stack.client() as client:
             flow_run = client.read_flow_run(flow_run_id)
-        if flow_run.state.name == state_name:
+        if (flow_run.state.name == state_name) != leave:
             return flow_run
         assert not flow_run.state.is_final(), f"{flow_run.state}\n" + stack.log_tail("worker")
         time.sleep(2)
-    pytest.fail(f"flow run not {state_name} after {timeout} s:\n" + stack.log_tail("worker"))
+    wanted = f"still {state_name}" if leave else f"not {state_name}"
+    pytest.fail(
+        f"flow run {wanted} after {timeout} s ({flow_run.state!r}); server log:\n"
+        + stack.log_tail("server")
+        + "\nworker log:\n"
+        + stack.log_tail("worker")
+    )
 
 
 def test_an_approval_in_the_ui_promotes_the_version_and_the_service_serves_it(
@@ -53,6 +60,9 @@ def test_an_approval_in_the_ui_promotes_the_version_and_the_service_serves_it(
     form.locator("textarea").first.fill("checked the users' digits")
     page.screenshot(path=screenshots / "approval-form-filled.png", full_page=True)
     page.get_by_role("button", name="Submit", exact=True).click()
+    expect(page.get_by_text("Resume Flow Run", exact=True)).to_be_hidden(timeout=60_000)  # the UI took the input
+    page.screenshot(path=screenshots / "approval-submitted.png", full_page=True)
+    wait_for_state(stack, flow_run.id, "Suspended", leave=True, timeout=120)
 
     done = stack.wait_for_final_state(flow_run.id, timeout=400)
     page.screenshot(path=screenshots / "approval-resumed.png", full_page=True)
