@@ -118,27 +118,24 @@ def trusted_record(path: str, content: bytes) -> bytes:
     return json.dumps(record).encode()
 
 
-class TrustedLocalResults(LocalFileSystem):
+class TrustedReads:
+    """Reads of a Prefect file system block that pass only records of this project's serializer."""
+
+    async def aread_path(self, path: str) -> bytes:
+        return trusted_record(path, await super().aread_path(path))
+
+    @async_dispatch(aread_path)
+    def read_path(self, path: str) -> bytes:
+        return trusted_record(path, super().read_path(path, _sync=True))
+
+
+class TrustedLocalResults(TrustedReads, LocalFileSystem):
     """Prefect's local result storage, reading only records of this project's serializer."""
 
     _block_type_name = "MNIST Local Result Records"
 
-    async def aread_path(self, path: str) -> bytes:
-        return trusted_record(path, await super().aread_path(path))
 
-    @async_dispatch(aread_path)
-    def read_path(self, path: str) -> bytes:
-        return trusted_record(path, super().read_path(path, _sync=True))
-
-
-class TrustedRemoteResults(RemoteFileSystem):
+class TrustedRemoteResults(TrustedReads, RemoteFileSystem):
     """Prefect's fsspec result storage, reading only records of this project's serializer."""
 
     _block_type_name = "MNIST Remote Result Records"
-
-    async def aread_path(self, path: str) -> bytes:
-        return trusted_record(path, await super().aread_path(path))
-
-    @async_dispatch(aread_path)
-    def read_path(self, path: str) -> bytes:
-        return trusted_record(path, super().read_path(path, _sync=True))
