@@ -179,9 +179,6 @@ def known_test_images(test_images: np.ndarray) -> LeakageGuard:
     return LeakageGuard(test_images, prepared)
 
 
-known_test_image_digests = known_test_images  # the name the callers use
-
-
 def refuse_test_copy(image: np.ndarray, sha256: str, guard: LeakageGuard) -> None:
     if reason := guard.refusal(image, sha256):
         raise ExampleRefused(reason)
