@@ -63,13 +63,12 @@ run: install
 	$(BIN)/mnist-pipeline cv --model deeper
 	$(BIN)/mnist-pipeline retrain --model deeper
 
-# Two pytest-xdist workers, each taking the next test: while one waits on a server or a process it started, the
-# other computes. (Whole modules to a worker, for their fixtures' sake, measured slower.) TEST_WORKERS=0 runs the
-# tests in this process.
+# pytest-xdist workers, each taking the next test, the deploy tests together on one (tests/conftest.py): while one
+# worker waits on a server or a process it started, another computes. TEST_WORKERS=0 runs the tests in this process.
 TEST_WORKERS ?= 2
 
 test: install lint $(CHROMIUM) $(PROMETHEUS)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist load $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

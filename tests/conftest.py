@@ -26,6 +26,19 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (`make test`), each test goes to the next free worker, except the deploy tests: they share
+    one Prefect stack (server, UI, worker), so they run together on one worker, and first, being the longest.
+    (xdist's `--dist loadgroup` would do it by markers, but with pytest 9 it leaves every test a group of its own.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class DeployTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "tests/deploy" if nodeid.startswith("tests/deploy/") else nodeid
+
+    return DeployTogether(config, log)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def artifacts_outside_the_checkout(tmp_path_factory):
     """Tests (and the processes they start) that name no artifacts folder of their own write under the session's
