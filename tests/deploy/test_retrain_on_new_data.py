@@ -3,13 +3,13 @@ at once train one after the other on the `mnist-training` slot; a retrain withou
 
 import subprocess
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
 from prefect.client.schemas.actions import DeploymentUpdate
 from prefect.client.schemas.filters import FlowRunFilter, TaskRunFilter
-from prefect.concurrency.sync import concurrency
 from prefect.events.filters import EventFilter, EventNameFilter, EventRelatedFilter
 
 from mnist_pipeline.datastore import DataStore
@@ -121,6 +121,21 @@ def test_added_data_triggers_a_retrain_two_retrains_train_in_turn_and_without_ne
             client.update_deployment(deployment.id, DeploymentUpdate(parameters={"model": "deeper"}))
 
 
+@contextmanager
+def holding_the_training_slot(stack):
+    """The training slot held through the stack's API. (Prefect's `concurrency()` would do it through a service that
+    lives on in this process, bound to this stack's server, and fail the later trainings of the session's tests.)"""
+    with stack.client() as client:
+        ensure_training_limit()
+        lease = client.increment_concurrency_slots_with_lease(
+            names=[TRAINING_LIMIT], slots=1, mode="concurrency", lease_duration=600
+        )
+        try:
+            yield
+        finally:
+            client.release_concurrency_slots_with_lease(lease.json()["lease_id"])
+
+
 def added_data_starts_a_retrain(stack, deployment, mnist_dir, tmp_path):
     runs_before = {flow_run.id for flow_run in triggered_runs(stack, deployment.id)}  # other tests' runs
     mnist = read_directory(mnist_dir)
@@ -132,31 +147,28 @@ def added_data_starts_a_retrain(stack, deployment, mnist_dir, tmp_path):
     assert "0 added" in refused.stdout and "mnist.data.arrived" not in refused.stdout
 
     scans = labeled_pngs(tmp_path / "scans", mnist.train_images[-12:], mnist.train_labels[-12:])
-    with stack.client():  # the test holds the training slot, so the two retrains below both wait in line for it
-        ensure_training_limit()
-        with concurrency(TRAINING_LIMIT, occupy=1, strict=True):
-            added = subprocess.run([CLI, "add-data", str(scans)], env=environment, capture_output=True, text=True)
-            assert added.returncode == 0 and "sent the event mnist.data.arrived" in added.stdout, added.stderr
+    with holding_the_training_slot(stack):  # so that the two retrains below both wait in line for it
+        added = subprocess.run([CLI, "add-data", str(scans)], env=environment, capture_output=True, text=True)
+        assert added.returncode == 0 and "sent the event mnist.data.arrived" in added.stdout, added.stderr
 
-            deadline = time.monotonic() + 60
-            while not (runs := [run for run in triggered_runs(stack, deployment.id) if run.id not in runs_before]):
-                assert time.monotonic() < deadline, "the trigger started no retrain:\n" + stack.log_tail("server")
-                time.sleep(2)
-            [run] = runs  # the refused batch sent no event, so this run is the good batch's
-            [event] = persisted_events(stack, DATA_ARRIVED)
-            assert (
-                event.resource.id
-                == f"mnist.data.{DataStore(stack.directory / 'artifacts' / 'data').summary()['digest']}"
-            )
-            assert (event.payload["added"], event.payload["examples"], event.payload["source"]) == (
-                12,
-                12,
-                "import:scans",
-            )
-            with stack.client() as client:  # and another retrain at the same time
-                other = client.create_flow_run_from_deployment(deployment.id, parameters={**SMALL, "force": True})
-            wait_until_both_wait_for_the_slot(stack, [run.id, other.id])
-            released = datetime.now(UTC)
+        deadline = time.monotonic() + 60
+        while not (runs := [run for run in triggered_runs(stack, deployment.id) if run.id not in runs_before]):
+            assert time.monotonic() < deadline, "the trigger started no retrain:\n" + stack.log_tail("server")
+            time.sleep(2)
+        [run] = runs  # the refused batch sent no event, so this run is the good batch's
+        [event] = persisted_events(stack, DATA_ARRIVED)
+        assert (
+            event.resource.id == f"mnist.data.{DataStore(stack.directory / 'artifacts' / 'data').summary()['digest']}"
+        )
+        assert (event.payload["added"], event.payload["examples"], event.payload["source"]) == (
+            12,
+            12,
+            "import:scans",
+        )
+        with stack.client() as client:  # and another retrain at the same time
+            other = client.create_flow_run_from_deployment(deployment.id, parameters={**SMALL, "force": True})
+        wait_until_both_wait_for_the_slot(stack, [run.id, other.id])
+        released = datetime.now(UTC)
 
     for flow_run_id in (run.id, other.id):
         flow_run = stack.wait_for_final_state(flow_run_id, timeout=400)
