@@ -120,8 +120,10 @@ def test_without_a_server_a_challenger_is_rejected_when_the_users_digits_signifi
 def test_a_dominant_clients_excess_is_left_out_of_training_and_the_validation_says_so(artifacts_dir, mnist_dir):
     mnist = read_directory(mnist_dir)
     store = DataStore(artifacts_dir / "data")
-    for index in range(-60, 0):  # one client floods; two send a few each, and the operator imports some
-        client = "10.0.0.66" if index < -20 else "10.0.0.1" if index < -15 else "10.0.0.2" if index < -10 else None
+    # digits of the training share only (their digest decides the share), so that the counts below hold for any data
+    share = [index for index, image in enumerate(mnist.train_images) if not is_held_out(image_sha256(image))]
+    for order, index in enumerate(share[-60:]):  # one client floods; two send a few each, and the operator imports some
+        client = "10.0.0.66" if order < 40 else "10.0.0.1" if order < 45 else "10.0.0.2" if order < 50 else None
         store.add(
             mnist.train_images[index], int(mnist.train_labels[index]), "feedback" if client else "import:x", client
         )
