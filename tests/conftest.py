@@ -48,10 +48,14 @@ def artifacts_outside_the_checkout(tmp_path_factory):
         yield
 
 
-@pytest.fixture(scope="session")
-def mnist_dir() -> Path:
-    """Full MNIST from $MNIST_DATA_DIR when it is set, else the real subset shipped with the tests."""
-    return Path(os.environ["MNIST_DATA_DIR"]) if os.environ.get("MNIST_DATA_DIR") else SUBSET_DIR
+@pytest.fixture(scope="session", autouse=True)
+def mnist_dir():
+    """The MNIST of every test and of every process a test starts: the real subset shipped with the tests (1,000
+    training and 200 test images), whatever $MNIST_DATA_DIR names, so that every machine tests the same data, and
+    quickly. Full MNIST is for `make run` and bench/."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_DATA_DIR", str(SUBSET_DIR))
+        yield SUBSET_DIR
 
 
 @pytest.fixture(scope="session")
