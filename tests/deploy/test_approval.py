@@ -33,6 +33,23 @@ def wait_for_state(stack, flow_run_id, state_name: str, timeout: float = 400, le
     )
 
 
+def submit_until_the_dialog_closes(page, screenshots, tries: int = 3) -> None:
+    """Submit the resume form. On a loaded machine a click has now and then left the dialog open for good (twice in
+    full runs; the UI first validates the input on the server, and the cause was not found): after 20 s, submit
+    again. A resume that went through closes the dialog, and the server refuses a second one."""
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    dialog = page.get_by_text("Resume Flow Run", exact=True)
+    for attempt in range(1, tries + 1):
+        page.get_by_role("button", name="Submit", exact=True).click()
+        try:
+            expect(dialog).to_be_hidden(timeout=20_000)
+            return
+        except AssertionError:
+            page.screenshot(path=screenshots / f"approval-submit-{attempt}-open.png", full_page=True)
+    pytest.fail(f"the resume dialog stayed open after {tries} submits; the page's console:\n" + "\n".join(console))
+
+
 def test_an_approval_in_the_ui_promotes_the_version_and_the_service_serves_it(
     stack, browser, screenshots, mnist_dir, tmp_path, monkeypatch
 ):
@@ -59,8 +76,7 @@ def test_an_approval_in_the_ui_promotes_the_version_and_the_service_serves_it(
     expect(approve).to_be_checked()
     form.locator("textarea").first.fill("checked the users' digits")
     page.screenshot(path=screenshots / "approval-form-filled.png", full_page=True)
-    page.get_by_role("button", name="Submit", exact=True).click()
-    expect(page.get_by_text("Resume Flow Run", exact=True)).to_be_hidden(timeout=60_000)  # the UI took the input
+    submit_until_the_dialog_closes(page, screenshots)
     page.screenshot(path=screenshots / "approval-submitted.png", full_page=True)
     wait_for_state(stack, flow_run.id, "Suspended", leave=True, timeout=120)
 
