@@ -1,8 +1,10 @@
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from prefect import get_client
+from prefect.client.schemas.filters import TaskRunFilter
+from prefect.client.schemas.objects import StateType
 from prefect.concurrency.sync import concurrency
 
 from mnist_pipeline.arrays import array_sha256
@@ -23,6 +25,18 @@ def test_two_concurrent_runs_share_the_cache_without_corrupting_it(prefect_serve
         assert array_sha256(np.load(path)) == path.stem
 
 
+def wait_until_running(task_name: str, until: Future, timeout: float = 120) -> None:
+    """Until a run of the task `task_name` is Running on the session's server (or the run `until` ended)."""
+    running = TaskRunFilter(name={"like_": task_name}, state={"type": {"any_": [StateType.RUNNING]}})
+    deadline = time.monotonic() + timeout
+    while not until.done():
+        with get_client(sync_client=True) as client:
+            if client.read_task_runs(task_run_filter=running):
+                return
+        assert time.monotonic() < deadline, f"no {task_name} run started within {timeout} s"
+        time.sleep(0.5)
+
+
 def test_a_training_waits_in_line_for_the_mnist_training_slot(prefect_server, artifacts_dir, mnist_dir, tmp_path):
     ensure_training_limit()
     with get_client(sync_client=True) as client:
@@ -31,6 +45,7 @@ def test_a_training_waits_in_line_for_the_mnist_training_slot(prefect_server, ar
     with ThreadPoolExecutor(max_workers=1) as pool:
         with concurrency(TRAINING_LIMIT, occupy=1, strict=True):  # another training holds the slot
             run = pool.submit(finalize, **parameters, output_dir=str(tmp_path / "queued"))
-            time.sleep(20)
+            wait_until_running("train_final_model", until=run)
+            time.sleep(5)  # time enough to train 100 images for an epoch, were the slot not held
             assert not run.done() and not (tmp_path / "queued" / "model.keras").exists()
         assert run.result(timeout=300).version == "v0001"  # it trains once the slot is free
