@@ -71,7 +71,7 @@ def users_disagreement(
     challenger, champion, examples = users["challenger"], users["champion"], users["examples"]
     error = ((challenger * (1 - challenger) + champion * (1 - champion)) / examples) ** 0.5
     users_margin = challenger - champion
-    if abs(users_margin) <= z * error or users_margin == 0:
+    if abs(users_margin) <= z * error:
         return None
     mnist_prefers_challenger = accuracy >= champion_accuracy
     if mnist_prefers_challenger == (users_margin > 0):

@@ -15,6 +15,7 @@ from prefect.events import emit_event
 
 from mnist_pipeline import files, prediction_log, reports, settings
 from mnist_pipeline.errors import PipelineError
+from mnist_pipeline.monitoring import LAST_VERDICT_FILE
 from mnist_pipeline.monitoring.labels import labeled_answers
 from mnist_pipeline.monitoring.markdown import report_lines
 from mnist_pipeline.monitoring.reference import Reference, ReferenceError, model_reference
@@ -24,7 +25,6 @@ from mnist_pipeline.preprocessing import ScalingStats
 from mnist_pipeline.shared_store import open_store
 
 EVENTS = {Verdict.DEGRADED: "mnist.model.degraded", Verdict.DRIFT: "mnist.model.drift"}
-LAST_VERDICT = "last-verdict.json"
 
 
 class WindowRead(NamedTuple):
@@ -156,10 +156,10 @@ def record_last_verdict(report: Report, version: str | None, read: WindowRead) -
     data = json.dumps(verdict_record(report, version, read), indent=2).encode()
     location = settings.shared_location("monitoring")
     if isinstance(location, Path):
-        files.write_bytes(location / LAST_VERDICT, data)
+        files.write_bytes(location / LAST_VERDICT_FILE, data)
         return
     fs, path = open_store(location)
-    fs.pipe_file(f"{path}/{LAST_VERDICT}", data)
+    fs.pipe_file(f"{path}/{LAST_VERDICT_FILE}", data)
 
 
 @task(cache_policy=NO_CACHE)

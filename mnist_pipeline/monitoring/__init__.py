@@ -5,3 +5,6 @@ the version answered on images it never trained on), `verdict` (the tests over a
 use numpy and scipy only; `figures` draws the report's figures. docs/MONITORING.md says why the thresholds are
 what they are.
 """
+
+# In `monitoring/` of the shared store: the monitor flow writes it, the service's /metrics reads it.
+LAST_VERDICT_FILE = "last-verdict.json"

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mnist_pipeline.datastore import UNKNOWN_CLIENT
+
 DEFAULT_RATE_PER_MINUTE = 30.0
 DEFAULT_DAILY_QUOTA = 500
 DAY_SECONDS = 86_400
@@ -78,7 +80,7 @@ def client_identity(address: str | None) -> str:
     """Who sent a request, as the quota and the data store know it: its address; an IPv6 address by its /64, which
     one machine is usually given whole."""
     if not address:
-        return "unknown"
+        return UNKNOWN_CLIENT
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:

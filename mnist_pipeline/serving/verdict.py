@@ -10,10 +10,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mnist_pipeline.monitoring import LAST_VERDICT_FILE
 from mnist_pipeline.shared_store import open_store
 
 logger = logging.getLogger("mnist_pipeline.serving")
-VERDICT_FILE = "last-verdict.json"
 VERDICTS = ("ok", "drift", "degraded", "insufficient", "no-reference")
 
 
@@ -79,7 +79,7 @@ class VerdictReader:
     def _read(self) -> Verdict | None:
         try:
             fs, root = open_store(self.location)
-            verdict = parse_verdict(fs.cat_file(f"{root}/{VERDICT_FILE}"))
+            verdict = parse_verdict(fs.cat_file(f"{root}/{LAST_VERDICT_FILE}"))
         except FileNotFoundError:
             problem, verdict = None, None  # no monitoring yet: nothing to say
         except Exception as error:  # damaged, half a record, the store unreachable: no verdict, service goes on
